@@ -1,0 +1,158 @@
+"""The cost ledger: what a run has spent, in every unit, and the budget it may spend.
+
+Optimizers never report their own costs. They receive a :class:`MeteredProblem`
+that charges every loss, gradient and readout call to the ledger.
+"""
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from .errors import UserError
+from .problem import Cost, Draw, LinearReadout, Problem
+
+UNITS = ("steps", "evaluations", "sample_forwards", "flops", "seconds", "peak_memory_bytes")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits in any units; a run stops at the first one exhausted. None: unlimited."""
+
+    steps: int | None = None
+    evaluations: int | None = None
+    sample_forwards: int | None = None
+    flops: float | None = None
+    seconds: float | None = None
+    peak_memory_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise UserError(f"budget {f.name}={value!r} is not a number")
+            if value <= 0:
+                raise UserError(f"budget {f.name}={value} must be positive")
+        if all(getattr(self, f.name) is None for f in fields(self)):
+            raise UserError(f"a budget needs at least one limit ({', '.join(UNITS)})")
+
+    @classmethod
+    def parse(cls, items: dict[str, object] | list[str]) -> "Budget":
+        """From ``{"evaluations": 1000}`` or ``["evaluations=1000", "seconds=5"]``."""
+        if isinstance(items, list):
+            pairs = {}
+            for item in items:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise UserError(f"budget {item!r} is not UNIT=VALUE (units: {', '.join(UNITS)})")
+                try:
+                    pairs[key.strip()] = float(value)
+                except ValueError:
+                    raise UserError(f"budget {item!r}: {value!r} is not a number") from None
+            items = pairs
+        unknown = sorted(set(items) - set(UNITS))
+        if unknown:
+            raise UserError(f"unknown budget unit {unknown[0]!r}; known: {', '.join(UNITS)}")
+        ints = {"steps", "evaluations", "sample_forwards", "peak_memory_bytes"}
+        clean = {}
+        for k, v in items.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise UserError(f"budget {k}={v!r} is not a number")
+            clean[k] = int(v) if k in ints and float(v).is_integer() else v
+        return cls(**clean)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """Peak memory: CUDA allocator peak on a GPU, the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+class Ledger:
+    """Running totals of a run, and one trace row per step."""
+
+    def __init__(self, device: torch.device = torch.device("cpu")) -> None:
+        self.device = device
+        self.steps = 0
+        self.cost = Cost()
+        self.started = time.perf_counter()
+        self.trace: list[dict[str, float]] = []
+        self.best_loss = math.inf
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def charge(self, cost: Cost) -> None:
+        self.cost = self.cost + cost
+
+    def spent(self) -> dict[str, float]:
+        """Totals in every unit of :data:`UNITS`."""
+        return {
+            "steps": self.steps,
+            "evaluations": self.cost.evaluations,
+            "sample_forwards": self.cost.sample_forwards,
+            "flops": self.cost.flops,
+            "seconds": time.perf_counter() - self.started,
+            "peak_memory_bytes": peak_memory_bytes(self.device),
+        }
+
+    def exhausted(self, budget: Budget) -> str | None:
+        """The first unit of ``budget`` that is used up, or None."""
+        spent = self.spent()
+        for unit, limit in budget.as_dict().items():
+            if spent[unit] >= limit:
+                return unit
+        return None
+
+    def record_step(self, loss: float) -> dict[str, float]:
+        """Close a step: append a trace row of the totals and the best loss so far."""
+        self.steps += 1
+        if loss < self.best_loss:
+            self.best_loss = loss
+        row = {**self.spent(), "loss": loss, "best_loss": self.best_loss}
+        self.trace.append(row)
+        return row
+
+
+class MeteredProblem:
+    """A read-through view of a problem that charges every call to a ledger."""
+
+    def __init__(self, problem: Problem, ledger: Ledger) -> None:
+        self._problem = problem
+        self._ledger = ledger
+
+    def __getattr__(self, name: str):
+        return getattr(self._problem, name)
+
+    def evaluate(self, params: torch.Tensor, draw: Draw) -> torch.Tensor:
+        self._ledger.charge(self._problem.cost(params.shape[0], draw))
+        with torch.no_grad():
+            return self._problem.evaluate(params, draw)
+
+    def loss_and_grad(self, params: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+        self._ledger.charge(self._problem.cost(1, draw, grad=True))
+        return self._problem.loss_and_grad(params, draw)
+
+    def linear_readout(self) -> LinearReadout | None:
+        readout = self._problem.linear_readout()
+        if readout is None:
+            return None
+        ledger = self._ledger
+
+        def batches():
+            for phi, y in readout.batches():
+                n = phi.shape[0]
+                ledger.charge(Cost(0, n, n * readout.flops_per_sample))
+                yield phi, y
+
+        return LinearReadout(batches, readout.pack, readout.ridge, readout.flops_per_sample)

@@ -1,0 +1,88 @@
+"""The Optimizer interface: init on a problem, step once per generation, report the best.
+
+An optimizer is constructed with its hyperparameters (validated at once, so a matrix
+fails before it runs), then ``init(problem, seed)`` and ``step(problem, draw)``
+repeatedly. ``problem`` is metered: every loss call is charged to the run's ledger.
+Population methods evaluate their whole population in one ``problem.evaluate`` call.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from .errors import UserError
+from .ledger import Budget
+from .problem import Draw, Problem
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """``loss``: the step's best loss on its draw. ``done``: nothing more to gain by stepping."""
+
+    loss: float
+    done: bool = False
+
+
+class Optimizer:
+    """Base class. Subclasses set ``defaults`` and implement init, step and best.
+
+    ``defaults``: hyperparameter name -> default value; the constructor accepts exactly
+    these names and coerces values to the default's type.
+    ``requires``: problem capabilities needed (e.g. ``("linear_readout",)``).
+    ``default_budget``: what a run gets when the user names none.
+    """
+
+    name: ClassVar[str] = "optimizer"
+    description: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+    requires: ClassVar[tuple[str, ...]] = ()
+    default_budget: ClassVar[Budget] = Budget(evaluations=5000)
+
+    def __init__(self, **hyper: Any) -> None:
+        unknown = sorted(set(hyper) - set(self.defaults))
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise UserError(f"optimizer {self.name!r} has no hyperparameter {unknown[0]!r}; known: {known}")
+        self.hyper = {k: _coerce(self.name, k, v, self.defaults[k]) for k, v in hyper.items()}
+        self.hyper = {**self.defaults, **self.hyper}
+
+    def init(self, problem: Problem, seed: int) -> None:
+        raise NotImplementedError
+
+    def step(self, problem: Problem, draw: Draw) -> StepInfo:
+        raise NotImplementedError
+
+    def best(self) -> torch.Tensor:
+        """The parameters ``[dim]`` the optimizer would return now."""
+        raise NotImplementedError
+
+    @classmethod
+    def supports(cls, problem: Problem) -> str | None:
+        """None if the optimizer can run on ``problem``, else why not (one line)."""
+        if "linear_readout" in cls.requires and problem.linear_readout() is None:
+            return f"optimizer {cls.name!r} needs a problem with a linear readout; {problem.name!r} has none"
+        return None
+
+
+def _coerce(opt: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of ``default``: ints widen to floats, strings are parsed."""
+    kind = type(default)
+    if default is None or type(value) is kind:
+        return value
+    if kind is float and type(value) is int:
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if kind is bool and text in ("true", "false"):
+            return text == "true"
+        try:
+            if kind in (int, float):
+                parsed = kind(value)
+                if math.isfinite(parsed):
+                    return parsed
+        except ValueError:
+            pass
+    raise UserError(f"optimizer {opt!r}: {key}={value!r} is not a {kind.__name__}")

@@ -1,0 +1,1 @@
+"""Optimizer families, one module each; every module here registers itself on import."""

@@ -1,0 +1,62 @@
+"""Monte Carlo search: global random sampling and local search with a shrinking radius."""
+from __future__ import annotations
+
+import torch
+
+from optsuite.crn import derive_seed, generator
+from optsuite.errors import UserError
+from optsuite.optimizer import Optimizer, StepInfo
+from optsuite.registry import register_optimizer
+
+
+@register_optimizer("montecarlo")
+class MonteCarlo(Optimizer):
+    """Random search: global (fresh initial draws) or local (Gaussian around the best, shrinking radius).
+
+    Each step evaluates the incumbent and ``population - 1`` candidates on the same
+    draw in one batched call, so noisy losses are compared fairly. Local mode halves
+    the radius after ``patience`` steps without improvement.
+    """
+
+    defaults = {"mode": "local", "population": 16, "radius": 0.5, "shrink": 0.5, "patience": 5}
+
+    def __init__(self, **hyper) -> None:
+        super().__init__(**hyper)
+        h = self.hyper
+        if h["mode"] not in ("local", "global"):
+            raise UserError(f"montecarlo: mode {h['mode']!r} must be 'local' or 'global'")
+        if h["population"] < 2:
+            raise UserError(f"montecarlo: population={h['population']} must be at least 2")
+        if h["radius"] <= 0 or not 0 < h["shrink"] < 1 or h["patience"] < 1:
+            raise UserError("montecarlo: need radius > 0, 0 < shrink < 1, patience >= 1")
+
+    def init(self, problem, seed: int) -> None:
+        self.seed = seed
+        self.x = problem.initial(seed).clone()
+        self.radius = float(self.hyper["radius"])
+        self.stale = 0
+        self.g = generator(seed, "montecarlo", device=problem.device)
+
+    def candidates(self, problem, step: int) -> torch.Tensor:
+        """``[population - 1, dim]`` new points."""
+        n = self.hyper["population"] - 1
+        if self.hyper["mode"] == "global":
+            return torch.stack([problem.initial(derive_seed(self.seed, step, i)) for i in range(n)])
+        noise = torch.randn(n, problem.dim, generator=self.g, device=problem.device, dtype=problem.dtype)
+        return self.x + self.radius * noise
+
+    def step(self, problem, draw) -> StepInfo:
+        population = torch.cat([self.x[None], self.candidates(problem, draw.step)])
+        losses = problem.evaluate(population, draw)
+        i = int(torch.argmin(losses))
+        if i > 0:
+            self.x, self.stale = population[i].clone(), 0
+        else:
+            self.stale += 1
+            if self.stale >= self.hyper["patience"]:
+                self.radius *= self.hyper["shrink"]
+                self.stale = 0
+        return StepInfo(float(losses[i]))
+
+    def best(self) -> torch.Tensor:
+        return self.x.clone()

@@ -1,0 +1,132 @@
+"""The Problem interface: a loss over a flat parameter vector, evaluated in batches.
+
+A problem owns its data and model. Optimizers see only flat vectors ``[dim]`` and
+populations ``[P, dim]``; every loss call is charged through :meth:`Problem.cost`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+
+from .crn import derive_seed, generator
+
+
+@dataclass(frozen=True)
+class Draw:
+    """The common random numbers of one step: a pure function of (seed, step).
+
+    ``indices``: minibatch rows of the training set ``[B]`` (None: no data or full
+    batch). ``noise_seed``: seeds any other noise the loss uses (e.g. z_{t-1}).
+    """
+
+    step: int
+    seed: int
+    indices: torch.Tensor | None
+    noise_seed: int
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one call cost: candidate evaluations, sample-forwards and FLOPs.
+
+    A sample-forward is one sample through the problem's model once; a backward
+    pass counts two more.
+    """
+
+    evaluations: int = 0
+    sample_forwards: int = 0
+    flops: float = 0.0
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(
+            self.evaluations + other.evaluations,
+            self.sample_forwards + other.sample_forwards,
+            self.flops + other.flops,
+        )
+
+
+@dataclass(frozen=True)
+class LinearReadout:
+    """A loss that is least squares in the parameters: sum ||phi W - y||^2 + ridge n ||W||^2.
+
+    ``batches()`` streams the whole training set as ``(phi [n, f], y [n, k])`` pairs;
+    ``pack(W [f, k]) -> [dim]`` turns the readout weights into the problem's
+    parameter vector. ``flops_per_sample`` is the cost of computing one row of phi.
+    """
+
+    batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+    pack: Callable[[torch.Tensor], torch.Tensor]
+    ridge: float = 0.0
+    flops_per_sample: float = 0.0
+
+
+class Problem:
+    """Base class. Subclasses set ``name``, ``dim`` and implement :meth:`evaluate`.
+
+    Attributes a subclass may override:
+      ``n_train``: rows of training data (0 for data-free functions);
+      ``batch_size``: minibatch size of a step (None: the full training set);
+      ``flops_per_sample``: FLOPs of one sample-forward;
+      ``device``, ``dtype``: where and in what precision parameters live.
+    """
+
+    name: str = "problem"
+    description: str = ""
+    dim: int
+    n_train: int = 0
+    batch_size: int | None = None
+    flops_per_sample: float = 0.0
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+
+    # -- starting point and common random numbers ------------------------------
+    def initial(self, seed: int) -> torch.Tensor:
+        """The usual initialisation ``[dim]`` for this seed."""
+        raise NotImplementedError
+
+    def draw(self, step: int, seed: int) -> Draw:
+        """The minibatch and noise seed of ``step``; identical for every optimizer."""
+        indices = None
+        if self.n_train and self.batch_size and self.batch_size < self.n_train:
+            g = generator(seed, step, "minibatch")
+            indices = torch.randperm(self.n_train, generator=g)[: self.batch_size]
+        return Draw(step, seed, indices, derive_seed(seed, step, "noise"))
+
+    def samples(self, draw: Draw) -> int:
+        """Rows of data one candidate's loss reads on this draw (1 for pure functions)."""
+        if draw.indices is not None:
+            return int(draw.indices.numel())
+        return self.n_train or 1
+
+    # -- losses ------------------------------------------------------------------
+    def evaluate(self, params: torch.Tensor, draw: Draw) -> torch.Tensor:
+        """Losses ``[P]`` of a population ``params [P, dim]`` on ``draw``, in one batched call."""
+        raise NotImplementedError
+
+    def loss_and_grad(self, params: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss (scalar) and gradient ``[dim]`` at ``params [dim]``, by autograd."""
+        with torch.enable_grad():
+            x = params.detach().clone().requires_grad_(True)
+            loss = self.evaluate(x[None], draw)[0]
+            (grad,) = torch.autograd.grad(loss, x)
+        return loss.detach(), grad
+
+    def cost(self, population: int, draw: Draw, grad: bool = False) -> Cost:
+        """Cost of evaluating ``population`` candidates on ``draw`` (with a backward pass if ``grad``)."""
+        forwards = population * self.samples(draw) * (3 if grad else 1)
+        return Cost(population, forwards, forwards * self.flops_per_sample)
+
+    # -- reporting -----------------------------------------------------------------
+    def metrics(self, params: torch.Tensor) -> dict[str, float]:
+        """Noise-free quality of ``params [dim]``: full train loss, and test figures if any."""
+        raise NotImplementedError
+
+    def linear_readout(self) -> LinearReadout | None:
+        """The least-squares form of the loss, where one exists."""
+        return None
+
+    def describe(self) -> dict[str, object]:
+        """The problem's settings, for result records."""
+        return {"problem": self.name, "dim": self.dim}

@@ -1,0 +1,1 @@
+"""The problem catalogue: datasets, synthetic functions, NoProp blocks and whole networks."""

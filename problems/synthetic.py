@@ -1,0 +1,82 @@
+"""Classic test functions in any dimension: sphere, Rosenbrock, Rastrigin.
+
+Data-free: one evaluation is one sample-forward. float64, so optimizers can be
+checked to tight targets.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from optsuite.crn import generator
+from optsuite.errors import UserError
+from optsuite.problem import Draw, Problem
+from optsuite.registry import register_problem
+
+
+class Synthetic(Problem):
+    dtype = torch.float64
+    init_scale = 1.0  # the standard start: N(0, init_scale^2 I)
+
+    def __init__(self, dim: int = 10, device: str = "cpu") -> None:
+        if not isinstance(dim, int) or dim < 1:
+            raise UserError(f"problem {self.name!r}: dim={dim!r} must be a positive integer")
+        self.dim = dim
+        self.device = torch.device(device)
+        self.flops_per_sample = float(self.flops_per_coordinate * dim)
+
+    def initial(self, seed: int) -> torch.Tensor:
+        g = generator(seed, "initial")
+        return (self.init_scale * torch.randn(self.dim, generator=g, dtype=self.dtype)).to(self.device)
+
+    def evaluate(self, params: torch.Tensor, draw: Draw) -> torch.Tensor:
+        return self.f(params)
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        """``[P, dim] -> [P]``."""
+        raise NotImplementedError
+
+    def metrics(self, params: torch.Tensor) -> dict[str, float]:
+        return {"train_loss": float(self.f(params[None])[0])}
+
+    def describe(self) -> dict[str, object]:
+        return {"problem": self.name, "dim": self.dim}
+
+
+@register_problem("sphere")
+class Sphere(Synthetic):
+    """Sphere: sum x_i^2, optimum 0 at the origin."""
+
+    flops_per_coordinate = 2
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * x).sum(-1)
+
+
+@register_problem("rosenbrock")
+class Rosenbrock(Synthetic):
+    """Rosenbrock: sum 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2, optimum 0 at all ones."""
+
+    flops_per_coordinate = 8
+    init_scale = 0.5
+
+    def __init__(self, dim: int = 10, device: str = "cpu") -> None:
+        if isinstance(dim, int) and dim < 2:
+            raise UserError(f"problem 'rosenbrock': dim={dim} must be at least 2")
+        super().__init__(dim, device)
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x[:, :-1], x[:, 1:]
+        return (100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2).sum(-1)
+
+
+@register_problem("rastrigin")
+class Rastrigin(Synthetic):
+    """Rastrigin: 10 n + sum x_i^2 - 10 cos(2 pi x_i), multimodal, optimum 0 at the origin."""
+
+    flops_per_coordinate = 6
+    init_scale = 2.0
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        return 10.0 * x.shape[-1] + (x * x - 10.0 * torch.cos(2 * math.pi * x)).sum(-1)

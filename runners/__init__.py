@@ -1,0 +1,1 @@
+"""Benchmark matrices: spec parsing, cell expansion, parallel execution, results store."""

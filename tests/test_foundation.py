@@ -1,0 +1,149 @@
+"""Synthetic optima, least squares, budgets, registry errors and the CLI."""
+import math
+
+import pytest
+import torch
+
+from optsuite.cli import main
+from optsuite.errors import UserError
+from optsuite.ledger import Budget
+from optsuite.registry import OPTIMIZERS, PROBLEMS
+from optsuite.run import run
+from optsuite.runners.cell import Cell, execute
+
+
+@pytest.mark.parametrize("name,at", [("sphere", 0.0), ("rosenbrock", 1.0), ("rastrigin", 0.0)])
+def test_synthetic_optimum_is_zero(name, at):
+    problem = PROBLEMS.create(name, dim=7)
+    x = torch.full((1, 7), at, dtype=torch.float64)
+    assert float(problem.evaluate(x, problem.draw(0, 0))[0]) == pytest.approx(0.0, abs=1e-12)
+    assert float(problem.evaluate(x + 0.1, problem.draw(0, 0))[0]) > 1e-3
+
+
+def test_least_squares_optimum_has_zero_gradient_and_beats_perturbations():
+    problem = PROBLEMS.create("least-squares", batch_size=10_000)
+    w = problem.optimum()
+    draw = problem.draw(0, 0)  # full batch
+    _, grad = problem.loss_and_grad(w, draw)
+    assert grad.abs().max() < 1e-3
+    best = problem.metrics(w)
+    assert best["test_accuracy"] > 0.9
+    noisy = w + 0.01 * torch.randn(problem.dim, generator=torch.Generator().manual_seed(0))
+    assert problem.metrics(noisy)["train_loss"] > best["train_loss"]
+
+
+def test_dataset_split_is_stratified_and_standardised_on_train():
+    problem = PROBLEMS.create("least-squares")
+    d = problem.data
+    assert len(d.x_train) + len(d.x_test) == 1797 and abs(len(d.x_test) / 1797 - 0.2) < 0.01
+    assert d.x_train.mean(0).abs().max() < 1e-4
+    counts = torch.bincount(d.y_test, minlength=10).float()
+    assert counts.min() >= 0.9 * counts.mean()
+
+
+@pytest.mark.parametrize(
+    "bad", [{"evaluations": -1}, {"seconds": 0}, {"furlongs": 3}, {}, {"steps": "many"}, {"flops": float("nan")}]
+)
+def test_bad_budgets_are_refused(bad):
+    with pytest.raises(UserError):
+        Budget.parse(bad)
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(UserError, match="known: .*gd.*montecarlo"):
+        OPTIMIZERS.get("adam-but-typo")
+    with pytest.raises(UserError, match="no setting 'colour'"):
+        PROBLEMS.create("sphere", colour=3)
+    with pytest.raises(UserError, match="is not a float"):
+        OPTIMIZERS.create("gd", lr="fast")
+
+
+def test_nan_loss_is_recorded_not_raised():
+    class Exploding(type(PROBLEMS.create("sphere"))):
+        def f(self, x):
+            return (x * x).sum(-1) / 0.0 * 0.0  # NaN
+
+    result = run(Exploding(dim=3), OPTIMIZERS.create("montecarlo"), Budget(steps=5))
+    assert result.status == "nan" and result.spent["steps"] == 1 and "nan" in result.error
+
+
+def test_failure_inside_a_run_is_recorded_with_its_trace():
+    opt = OPTIMIZERS.create("gd")
+    problem = PROBLEMS.create("sphere", dim=3)
+    original = problem.loss_and_grad
+    calls = []
+
+    def flaky(params, draw):
+        calls.append(1)
+        if len(calls) > 4:
+            raise RuntimeError("device lost")
+        return original(params, draw)
+
+    problem.loss_and_grad = flaky
+    result = run(problem, opt, Budget(steps=10))
+    assert result.status == "failed" and "device lost" in result.error and len(result.trace) == 4
+
+
+def test_same_cell_twice_gives_identical_records():
+    cell = Cell("least-squares", "gd", 2, {"steps": 30}, {"batch_size": 64}, {"lr": 0.01})
+    (a, ta), (b, tb) = execute(cell), execute(cell)
+    metrics = [k for k in a if k.startswith("metric_")]
+    assert metrics and all(a[k] == b[k] for k in metrics)
+    assert [r["loss"] for r in ta] == [r["loss"] for r in tb]
+    other = Cell("least-squares", "gd", 3, {"steps": 30}, {"batch_size": 64}, {"lr": 0.01})
+    assert other.cell_id != cell.cell_id and execute(other)[0]["metric_train_loss"] != a["metric_train_loss"]
+
+
+def test_cli_run_writes_a_store_and_report_reads_it(tmp_path, capsys):
+    out = tmp_path / "store"
+    code = main(["run", "-p", "sphere(dim=5)", "-o", "gd(lr=0.05)", "-o", "montecarlo", "-s", "2",
+                 "-b", "evaluations=300", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "gd(lr=0.05)" in printed and "montecarlo" in printed
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out == printed
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["run", "-o", "nosuch"], "unknown optimizer 'nosuch'; known:"),
+        (["run", "-b", "evaluations=-5"], "must be positive"),
+        (["run", "-p", "sphere(dim=0)"], "dim=0"),
+        (["run", "--nope"], "No such option"),
+        (["report", "/no/such/folder"], "no results store"),
+        (["list", "gizmos"], "cannot list"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_list_describes_every_entry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("gd", "montecarlo", "sphere", "least-squares"):
+        line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
+        assert len(line.split()) > 2
+
+
+class PluginSearch(OPTIMIZERS.get("montecarlo")):
+    """A plugin's optimizer, as another package would ship it."""
+
+
+def test_plugins_register_through_entry_points(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from optsuite import registry
+
+    fresh = registry.Registry("optimizer", "optsuite.optimizers")
+    ep = EntryPoint("plugin-search", f"{__name__}:PluginSearch", "optsuite.optimizers")
+    broken = EntryPoint("broken", "no_such_module:Thing", "optsuite.optimizers")
+    monkeypatch.setattr(registry, "entry_points", lambda group: [ep, broken] if group == fresh.package else [])
+    with pytest.warns(UserWarning, match="broken"):
+        assert "plugin-search" in fresh.names()
+    assert "broken" not in fresh.names()
+    assert fresh.get("plugin-search").name == "plugin-search"

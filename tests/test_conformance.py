@@ -65,7 +65,7 @@ def test_reduces_loss_tenfold_within_default_budget(name):
 def test_respects_each_budget_unit(name, unit):
     problem = problem_for(name)
     one = run(problem, OPTIMIZERS.create(name), Budget(steps=3), seed=1).trace
-    per_step = max(one[0][unit], *(b[unit] - a[unit] for a, b in zip(one, one[1:])))
+    per_step = max([one[0][unit]] + [b[unit] - a[unit] for a, b in zip(one, one[1:])])
     limit = {"steps": 7, "seconds": 0.3}.get(unit, 7 * per_step)
     result = run(problem, OPTIMIZERS.create(name), Budget(**{unit: limit}), seed=1)
     assert result.status == "ok", result.error

@@ -1,10 +1,23 @@
-"""Classification datasets as standardised tensors with a seeded stratified split.
+"""Classification datasets as standardised tensors, split into train and test.
 
-``digits`` (scikit-learn's bundled 8x8 digits) is the embedded default: it needs no
-download and no folder.
+- ``digits``: scikit-learn's bundled 8x8 digits, the embedded default (no folder);
+  a seeded stratified split (``test_fraction``, 20% by default).
+- ``mnist1d``: MNIST-1D generated locally by the ``mnist1d`` package (never
+  downloaded), 4000 train / 1000 test: its official split.
+- ``mnist``: IDX files from ``data_root`` (raw or .gz; torchvision's ``MNIST/raw``
+  works), 60000 / 10000: the official split.
+- ``cifar10``: the python pickle batches from ``data_root`` (``cifar-10-batches-py/``),
+  50000 / 10000: the official split.
+
+Where a dataset has an official test split it is used and ``seed``/``test_fraction``
+do not change it. Inputs are flattened and standardised per feature with train
+statistics only. Loaded datasets are cached in-process: many problems on one dataset
+read it once.
 """
 from __future__ import annotations
 
+import functools
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +25,8 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from optsuite.errors import UserError
+
+from .dataset_files import read_cifar10, read_mnist
 
 
 @dataclass(frozen=True)
@@ -34,35 +49,79 @@ class Dataset:
         return Dataset(self.name, n_classes=self.n_classes, **move)
 
 
-def split(name: str, x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float) -> Dataset:
-    """A stratified split of ``x [n, ...]`` (flattened), standardised with train statistics."""
-    x = x.reshape(len(x), -1).astype(np.float64)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y
-    )
-    mean, std = x_tr.mean(0), x_tr.std(0)
+def standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flatten ``[n, ...]`` inputs to ``[n, d]`` float32, standardised with train mean and std."""
+    flat = lambda a: a.reshape(len(a), -1).astype(np.float32)
+    x_train, x_test = flat(x_train), flat(x_test)
+    mean, std = x_train.mean(0, dtype=np.float64), x_train.std(0, dtype=np.float64)
     std[std < 1e-8] = 1.0  # constant pixels stay zero instead of dividing by zero
-    as_x = lambda a: torch.as_tensor((a - mean) / std, dtype=torch.float32)
-    as_y = lambda a: torch.as_tensor(a, dtype=torch.int64)
-    n_classes = int(y.max()) + 1
-    return Dataset(name, as_x(x_tr), as_y(y_tr), as_x(x_te), as_y(y_te), n_classes)
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
+    as_x = lambda a: torch.as_tensor((a - mean) / std)
+    return as_x(x_train), as_x(x_test)
+
+
+def make_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> Dataset:
+    """A :class:`Dataset` from train and test arrays ``x [n, ...]``, ``y [n]``."""
+    x_tr, x_te = standardise(x_train, x_test)
+    as_y = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.int64)
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    return Dataset(name, x_tr, as_y(y_train), x_te, as_y(y_test), n_classes)
+
+
+def split(name: str, x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float) -> Dataset:
+    """A stratified split of ``x [n, ...]``, ``y [n]`` with ``seed``, standardised with train statistics."""
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return make_dataset(name, x_tr, y_tr, x_te, y_te)
 
 
 def load_digits_arrays(root: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x [1797, 64], y [1797])``: no official test split."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     return bunch.data, bunch.target
 
 
-LOADERS = {"digits": load_digits_arrays}
+def load_mnist1d_arrays(root: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train [4000, 40], y_train, x_test [1000, 40], y_test)``: MNIST-1D's default generator settings.
+
+    ``make_dataset`` seeds the global ``random`` and numpy streams; they are restored.
+    """
+    from mnist1d.data import get_dataset_args
+    from mnist1d.data import make_dataset as generate
+
+    states = random.getstate(), np.random.get_state()
+    try:
+        data = generate(get_dataset_args())
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+    return data["x"], data["y"], data["x_test"], data["y_test"]
+
+
+# name -> reader(root): (x, y) to be split, or (x_train, y_train, x_test, y_test): an official split
+LOADERS = {"digits": load_digits_arrays, "mnist1d": load_mnist1d_arrays, "mnist": read_mnist, "cifar10": read_cifar10}
+OFFICIAL_SPLIT = {"mnist1d", "mnist", "cifar10"}
 
 
 def load_dataset(name: str = "digits", root: str | None = None, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
-    """Load ``name`` (see :data:`LOADERS`), split with ``seed``; ``root`` is the data folder where one is read."""
+    """Load ``name`` (see :data:`LOADERS`), split with ``seed`` unless it has an official test split.
+
+    ``root`` is the data folder where one is read. Cached: the same arguments return
+    the same (shared, never to be modified) tensors.
+    """
     if name not in LOADERS:
         raise UserError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
     if not 0 < test_fraction < 1:
         raise UserError(f"test_fraction={test_fraction} must lie strictly between 0 and 1")
-    x, y = LOADERS[name](root)
-    return split(name, x, y, seed, test_fraction)
+    if name in OFFICIAL_SPLIT:
+        seed, test_fraction = 0, 0.2  # unused: one cache entry whatever the caller's split settings
+    return cached_dataset(name, None if root is None else str(root), int(seed), float(test_fraction))
+
+
+@functools.lru_cache(maxsize=8)
+def cached_dataset(name: str, root: str | None, seed: int, test_fraction: float) -> Dataset:
+    arrays = LOADERS[name](root)
+    if name in OFFICIAL_SPLIT:
+        return make_dataset(name, *arrays)
+    return split(name, *arrays, seed, test_fraction)

@@ -1,4 +1,4 @@
-"""Classic test functions in any dimension: sphere, Rosenbrock, Rastrigin.
+"""Classic test functions in any dimension: sphere, ellipsoid, Rosenbrock, Rastrigin.
 
 Data-free: one evaluation is one sample-forward. float64, so optimizers can be
 checked to tight targets.
@@ -52,6 +52,17 @@ class Sphere(Synthetic):
 
     def f(self, x: torch.Tensor) -> torch.Tensor:
         return (x * x).sum(-1)
+
+
+@register_problem("ellipsoid")
+class Ellipsoid(Synthetic):
+    """Ellipsoid: sum 10^(6 (i-1)/(n-1)) x_i^2, condition 1e6, optimum 0 at the origin."""
+
+    flops_per_coordinate = 3
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        scales = torch.logspace(0, 6, x.shape[-1], dtype=x.dtype, device=x.device)
+        return (scales * x * x).sum(-1)
 
 
 @register_problem("rosenbrock")

@@ -1,0 +1,146 @@
+"""CMA-ES on the problem's device, with the defaults of Hansen's "The CMA Evolution Strategy: A Tutorial".
+
+Full covariance (lazy eigendecomposition) or separable (diagonal covariance, as in
+Ros & Hansen 2008: learning rates scaled by (n + 2) / 3). All state and sampling stay
+on the device; a generation reads back one small tensor (best loss and stop criteria).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from optsuite.crn import generator
+from optsuite.optimizer import Optimizer, StepInfo
+from optsuite.registry import register_optimizer
+
+from ._es import check_population_and_sigma, population_size, step_report
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """The tutorial's strategy constants for dimension ``n`` and population ``lam``."""
+
+    n: int
+    lam: int
+    mu: int
+    weights: list[float]  # [lam]: positive for the mu best, negative (active update) after
+    mueff: float
+    c_sigma: float
+    d_sigma: float
+    c_c: float
+    c_1: float
+    c_mu: float
+    chi_n: float  # E||N(0, I)||
+    eigen_interval: float  # generations between eigendecompositions
+
+    @classmethod
+    def tutorial(cls, n: int, lam: int, separable: bool = False) -> "Strategy":
+        mu = lam // 2
+        raw = [math.log((lam + 1) / 2) - math.log(i) for i in range(1, lam + 1)]
+        positive, negative = raw[:mu], raw[mu:]
+        mueff = sum(positive) ** 2 / sum(w * w for w in positive)
+        mueff_minus = sum(negative) ** 2 / sum(w * w for w in negative) if sum(negative) else 0.0
+        c_1 = 2 / ((n + 1.3) ** 2 + mueff)
+        c_mu = min(1 - c_1, 2 * (mueff - 2 + 1 / mueff) / ((n + 2) ** 2 + mueff))
+        if separable:
+            c_1 = min(1.0, c_1 * (n + 2) / 3)
+            c_mu = min(1 - c_1, c_mu * (n + 2) / 3)
+        alpha_minus = min(1 + c_1 / c_mu if c_mu else math.inf,
+                          1 + 2 * mueff_minus / (mueff + 2),
+                          (1 - c_1 - c_mu) / (n * c_mu) if c_mu else math.inf)
+        weights = [w / sum(positive) for w in positive]
+        weights += [alpha_minus * w / -sum(negative) for w in negative] if sum(negative) else [0.0] * len(negative)
+        c_sigma = (mueff + 2) / (n + mueff + 5)
+        return cls(
+            n=n, lam=lam, mu=mu, weights=weights, mueff=mueff, c_sigma=c_sigma,
+            d_sigma=1 + 2 * max(0.0, math.sqrt((mueff - 1) / (n + 1)) - 1) + c_sigma,
+            c_c=(4 + mueff / n) / (n + 4 + 2 * mueff / n), c_1=c_1, c_mu=c_mu,
+            chi_n=math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n)),
+            eigen_interval=1 / ((c_1 + c_mu) * n * 10),
+        )
+
+
+@register_optimizer("torch-cma")
+class TorchCMA(Optimizer):
+    """CMA-ES in torch on the problem's device (tutorial defaults); separable=true for diagonal C.
+
+    ``best()`` is the distribution mean.
+    """
+
+    defaults = {"population": 0, "sigma0": 0.5, "separable": False}
+
+    def __init__(self, **hyper) -> None:
+        super().__init__(**hyper)
+        check_population_and_sigma("torch-cma", self.hyper)
+
+    def init(self, problem, seed: int) -> None:
+        n, device, dtype = problem.dim, problem.device, problem.dtype
+        lam = population_size(n, self.hyper["population"])
+        self.s = Strategy.tutorial(n, lam, self.hyper["separable"])
+        self.g = generator(seed, "torch-cma", device=device)
+        tensor = lambda value: torch.tensor(value, device=device, dtype=dtype)
+        self.weights = tensor(self.s.weights)
+        self.mean = problem.initial(seed).detach().clone().to(device, dtype)
+        self.sigma = tensor(self.hyper["sigma0"])
+        self.p_sigma = torch.zeros(n, device=device, dtype=dtype)
+        self.p_c = torch.zeros(n, device=device, dtype=dtype)
+        self.D = torch.ones(n, device=device, dtype=dtype)  # sqrt of C's eigenvalues (separable: of its diagonal)
+        self.B = None if self.hyper["separable"] else torch.eye(n, device=device, dtype=dtype)
+        self.C = torch.ones(n, device=device, dtype=dtype) if self.B is None else torch.eye(n, device=device, dtype=dtype)
+        self.generation = 0
+        self.eigen_generation = 0
+
+    def directions(self, z: torch.Tensor) -> torch.Tensor:
+        """Standard normal ``z [P, n]`` -> ``y = B D z`` ``[P, n]``, distributed as N(0, C)."""
+        return z * self.D if self.B is None else (z * self.D) @ self.B.T
+
+    def whiten(self, z: torch.Tensor) -> torch.Tensor:
+        """``C^(-1/2) y`` for ``y = B D z``: ``B z`` ``[n]``."""
+        return z if self.B is None else self.B @ z
+
+    def step(self, problem, draw) -> StepInfo:
+        z = torch.randn(self.s.lam, self.s.n, generator=self.g, device=self.mean.device, dtype=self.mean.dtype)
+        y = self.directions(z)
+        losses = problem.evaluate(self.mean + self.sigma * y, draw)
+        order = torch.argsort(losses)
+        self.update(z[order], y[order])
+        return step_report(losses, self.sigma * self.D.max(), (self.D.max() / self.D.min()) ** 2)
+
+    def update(self, z: torch.Tensor, y: torch.Tensor) -> None:
+        """One generation's update from ``z, y [lam, n]`` sorted best first."""
+        s, w = self.s, self.weights
+        y_w = w[: s.mu] @ y[: s.mu]
+        self.mean = self.mean + self.sigma * y_w
+        self.p_sigma = (1 - s.c_sigma) * self.p_sigma + math.sqrt(s.c_sigma * (2 - s.c_sigma) * s.mueff) * self.whiten(
+            w[: s.mu] @ z[: s.mu])
+        norm = self.p_sigma.norm()
+        threshold = (1.4 + 2 / (s.n + 1)) * s.chi_n * math.sqrt(1 - (1 - s.c_sigma) ** (2 * (self.generation + 1)))
+        h_sigma = (norm < threshold).to(y.dtype)
+        self.p_c = (1 - s.c_c) * self.p_c + h_sigma * math.sqrt(s.c_c * (2 - s.c_c) * s.mueff) * y_w
+        # ||C^(-1/2) y_i||^2 = ||z_i||^2: negative weights are rescaled to n / ||z_i||^2
+        w_circ = torch.where(w >= 0, w, w * s.n / (z * z).sum(1))
+        decay = 1 + s.c_1 * (1 - h_sigma) * s.c_c * (2 - s.c_c) - s.c_1 - s.c_mu * sum(s.weights)
+        if self.B is None:
+            self.C = decay * self.C + s.c_1 * self.p_c**2 + s.c_mu * (w_circ @ (y * y))
+        else:
+            self.C = decay * self.C + s.c_1 * torch.outer(self.p_c, self.p_c) + s.c_mu * (y.T * w_circ) @ y
+        self.sigma = self.sigma * torch.exp(s.c_sigma / s.d_sigma * (norm / s.chi_n - 1))
+        self.generation += 1
+        self.decompose()
+
+    def decompose(self) -> None:
+        """Refresh ``B, D`` from ``C``: every generation when separable, else lazily."""
+        if self.B is None:
+            self.D = self.C.clamp_min(0).sqrt()
+            return
+        if self.generation - self.eigen_generation <= self.s.eigen_interval:
+            return
+        self.eigen_generation = self.generation
+        self.C = (self.C + self.C.T) / 2
+        eigenvalues, self.B = torch.linalg.eigh(self.C)
+        self.D = eigenvalues.clamp_min(0).sqrt()
+
+    def best(self) -> torch.Tensor:
+        return self.mean.clone()

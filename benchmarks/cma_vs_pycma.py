@@ -1,0 +1,63 @@
+"""torch-cma against pycma: median evaluations to reach loss targets on sphere, ellipsoid, Rosenbrock.
+
+    .venv/bin/python benchmarks/cma_vs_pycma.py --dims 5 10 20 --seeds 11
+
+Both start from each problem's standard start with sigma0 = 0.5 and default
+population; full and separable (diagonal) variants are paired. Evaluations count
+whole generations. A ratio (ours / pycma) within 1.5 is the acceptance bar.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+
+import torch
+
+from optsuite.registry import OPTIMIZERS, PROBLEMS
+from optsuite.ert import run_to_targets
+
+PAIRS = {"full": {"separable": False}, "separable": {"separable": True}}
+PROBLEM_NAMES = ("sphere", "ellipsoid", "rosenbrock")
+
+
+def median_hits(problem_name: str, dim: int, optimizer: str, hyper: dict, seeds: int,
+                targets: list[float]) -> list[float]:
+    """Median over seeds of the evaluations to each target ``[targets]`` (inf when most runs miss)."""
+    per_seed = []
+    for seed in range(seeds):
+        problem = PROBLEMS.create(problem_name, dim=dim)
+        outcome = run_to_targets(problem, OPTIMIZERS.create(optimizer, **hyper), seed, targets, 10000 * dim)
+        per_seed.append(outcome.hits)
+    return [statistics.median(column) for column in zip(*per_seed)]
+
+
+def compare(problem_name: str, dim: int, variant: str, seeds: int, targets: list[float]) -> list[dict]:
+    """One row per target: pycma's and torch-cma's median evaluations and their ratio."""
+    hyper = PAIRS[variant]
+    ref = median_hits(problem_name, dim, "cma", hyper, seeds, targets)
+    ours = median_hits(problem_name, dim, "torch-cma", hyper, seeds, targets)
+    return [{"problem": problem_name, "dim": dim, "variant": variant, "target": t, "pycma": r, "torch-cma": o,
+             "ratio": o / r if math.isfinite(r) and math.isfinite(o) else math.nan}
+            for t, r, o in zip(targets, ref, ours)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dims", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--seeds", type=int, default=11)
+    parser.add_argument("--targets", type=float, nargs="+", default=[1e-3, 1e-8])
+    parser.add_argument("--variants", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print("| problem | dim | variant | target | pycma | torch-cma | ratio |\n|---|---|---|---|---|---|---|")
+    for name in PROBLEM_NAMES:
+        for dim in args.dims:
+            for variant in args.variants:
+                for row in compare(name, dim, variant, args.seeds, args.targets):
+                    print(f"| {row['problem']} | {row['dim']} | {row['variant']} | {row['target']:.0e} | "
+                          f"{row['pycma']:.0f} | {row['torch-cma']:.0f} | {row['ratio']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""CMA-ES: the pycma wrapper's contract, and torch-cma's agreement with pycma."""
+import statistics
+
+import cma as pycma
+import pytest
+import torch
+
+from optsuite.errors import UserError
+from optsuite.ledger import Budget
+from optsuite.optimizers.cma import pycma_seed
+from optsuite.optimizers.torch_cma import Strategy
+from optsuite.registry import OPTIMIZERS, PROBLEMS
+from optsuite.run import run
+from optsuite.ert import run_to_targets
+from optsuite.problems.synthetic import Ellipsoid, Sphere
+
+
+class RecordingSphere(Sphere):
+    """A sphere that keeps every population it evaluates."""
+
+    def __init__(self, dim):
+        super().__init__(dim)
+        self.populations = []
+
+    def evaluate(self, params, draw):
+        self.populations.append(params.clone())
+        return super().evaluate(params, draw)
+
+
+def first_population(name, seed, **hyper):
+    problem = RecordingSphere(6)
+    run(problem, OPTIMIZERS.create(name, **hyper), Budget(steps=1), seed=seed)
+    return problem.populations[0]
+
+
+@pytest.mark.parametrize("name", ["cma", "torch-cma"])
+def test_whole_population_in_one_evaluate_call_per_step(name):
+    problem = RecordingSphere(10)
+    run(problem, OPTIMIZERS.create(name, population=7), Budget(steps=4), seed=0)
+    assert [p.shape for p in problem.populations] == [(7, 10)] * 4
+
+
+def test_pycma_seed_zero_is_a_fixed_seed_not_the_clock():
+    assert pycma_seed(0) > 0 and pycma_seed(0) == pycma_seed(0) != pycma_seed(1)
+    assert torch.equal(first_population("cma", 0), first_population("cma", 0))
+
+
+def test_pycma_stops_with_done_silently_and_writes_no_files(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
+    result = run(Sphere(4), OPTIMIZERS.create("cma"), Budget(evaluations=50_000), seed=2)
+    assert result.stop == "done" and result.metrics["train_loss"] < 1e-10
+    assert list(tmp_path.iterdir()) == []
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_pycma_options_follow_the_hyperparameters():
+    opt = OPTIMIZERS.create("cma", population=6, sigma0=0.3, separable=True)
+    opt.init(Sphere(5), seed=0)
+    assert opt.es.popsize == 6 and opt.es.sigma0 == 0.3 and opt.es.opts["CMA_diagonal"] is True
+
+
+@pytest.mark.parametrize("name", ["cma", "torch-cma"])
+@pytest.mark.parametrize("hyper", [{"population": 1}, {"sigma0": 0.0}, {"sigma0": -1}])
+def test_bad_hyperparameters_are_user_errors(name, hyper):
+    with pytest.raises(UserError):
+        OPTIMIZERS.create(name, **hyper)
+
+
+def test_strategy_constants_agree_with_pycma():
+    ours = Strategy.tutorial(10, 10)
+    ref = pycma.CMAEvolutionStrategy([0.0] * 10, 1.0, {"verbose": -9, "verb_log": 0, "seed": 1}).sp
+    assert ours.c_1 == pytest.approx(ref.c1) and ours.c_c == pytest.approx(ref.cc)
+    assert ours.weights[: ours.mu] == pytest.approx(list(ref.weights)[: ref.weights.mu])
+    assert sum(ours.weights[: ours.mu]) == pytest.approx(1.0) and all(w <= 0 for w in ours.weights[ours.mu :])
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_torch_cma_sampling_is_deterministic_under_a_seed(separable):
+    a = first_population("torch-cma", 5, separable=separable)
+    assert torch.equal(a, first_population("torch-cma", 5, separable=separable))
+    assert not torch.equal(a, first_population("torch-cma", 6, separable=separable))
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_torch_cma_covariance_stays_symmetric_positive_definite(separable):
+    problem = Ellipsoid(8)
+    opt = OPTIMIZERS.create("torch-cma", separable=separable)
+    opt.init(problem, seed=0)
+    for step in range(150):
+        opt.step(problem, problem.draw(step, 0))
+        if separable:
+            assert opt.C.shape == (8,) and bool((opt.C > 0).all())
+        else:
+            assert torch.allclose(opt.C, opt.C.T, rtol=1e-10, atol=0)
+            assert float(torch.linalg.eigvalsh(opt.C).min()) > 0
+
+
+def test_torch_cma_decomposes_the_covariance_lazily(monkeypatch):
+    calls = []
+    eigh = torch.linalg.eigh
+    monkeypatch.setattr(torch.linalg, "eigh", lambda c: calls.append(1) or eigh(c))
+    problem = Sphere(100)
+    opt = OPTIMIZERS.create("torch-cma")
+    opt.init(problem, seed=0)
+    for step in range(10):
+        opt.step(problem, problem.draw(step, 0))
+    assert opt.s.eigen_interval > 1 and 0 < len(calls) < 10
+
+
+@pytest.mark.parametrize("problem_name, separable", [
+    ("sphere", False), ("ellipsoid", False), ("rosenbrock", False), ("sphere", True), ("ellipsoid", True)])
+def test_torch_cma_needs_at_most_1_5x_pycma_evaluations(problem_name, separable):
+    """Median over 5 seeds of the evaluations to reach 1e-8 in dimension 5."""
+    medians = {}
+    for name in ("cma", "torch-cma"):
+        hits = [run_to_targets(PROBLEMS.create(problem_name, dim=5), OPTIMIZERS.create(name, separable=separable),
+                               seed, [1e-8], 20_000).hits[0] for seed in range(5)]
+        medians[name] = statistics.median(hits)
+    assert medians["cma"] < float("inf")
+    assert medians["torch-cma"] <= 1.5 * medians["cma"]

@@ -69,35 +69,55 @@ def list_command(what: str = typer.Argument("all", help="optimizers, problems or
 
 @app.command("run")
 def run_command(
-    problem: list[str] = typer.Option(["least-squares"], "--problem", "-p", help="NAME or NAME(key=value,...); repeatable"),
-    optimizer: list[str] = typer.Option(["gd", "montecarlo"], "--optimizer", "-o", help="NAME or NAME(key=value,...); repeatable"),
-    seeds: int = typer.Option(3, "--seeds", "-s", help="run seeds 0..N-1"),
+    matrix: Optional[str] = typer.Argument(None, help="a matrix spec (TOML) file, or a packaged matrix: default, gpu"),
+    problem: list[str] = typer.Option([], "--problem", "-p", help="NAME or NAME(key=value,...); repeatable (default least-squares)"),
+    optimizer: list[str] = typer.Option([], "--optimizer", "-o", help="NAME or NAME(key=value,...); repeatable (default gd, montecarlo)"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", "-s", help="run seeds 0..N-1 (default 3)"),
     budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE, repeatable (default: each optimizer's)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/run-TIME)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/NAME of the matrix, or results/run-TIME)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="cells in parallel (default: the matrix's, else 1)"),
+    backend: str = typer.Option("loky", "--backend", help="loky (this machine) or dask (a cluster)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler ADDRESS (default: a local cluster of -j workers)"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per cell; an overrun is recorded as status timeout"),
+    gpu_slots: Optional[int] = typer.Option(None, "--gpu-slots", help="concurrent cells per CUDA device and machine (default 1)"),
+    retry: bool = typer.Option(False, "--retry", help="run stored cells that failed or timed out again"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (for CI)"),
 ) -> None:
-    """Run every problem x optimizer x seed, store the results, print the comparison table."""
-    from optsuite.ledger import Budget
-    from optsuite.runners.cell import Cell, execute
+    """Run a benchmark matrix (a spec file, or -p/-o/-s/-b flags), store the results, print the comparison table.
+
+    Running the same command again resumes: cells already in the store are skipped.
+    """
+    from optsuite.runners.execute import Backend, run_matrix
+    from optsuite.runners.sandbox import Job
+    from optsuite.runners.spec import from_flags, listing, load_matrix
     from optsuite.runners.store import Store
 
-    if seeds < 1:
-        raise UserError(f"--seeds {seeds} must be at least 1")
-    budget_dict = Budget.parse(budget).as_dict() if budget else {}
-    cells = []
-    for p in problem:
-        pname, pargs = parse_spec(p, "problem")
-        for o in optimizer:
-            oname, hyper = parse_spec(o, "optimizer")
-            cells += [Cell(pname, oname, s, budget_dict, pargs, hyper) for s in range(seeds)]
-    for c in {(c.problem, c.optimizer, str(c.problem_args), str(c.hyper)): c for c in cells}.values():
-        c.build()  # validate every name and setting before anything runs
-    store = Store(out or Path("results") / time.strftime("run-%Y%m%d-%H%M%S"))
-    for i, cell in enumerate(cells, 1):
-        row, trace = execute(cell)
-        store.append([row], trace)
-        typer.echo(f"[{i}/{len(cells)}] {cell.problem} {cell.label} seed={cell.seed}: {row['status']}"
-                   + (f" ({row['error']})" if row["error"] else ""), err=True)
-    typer.echo(format_table(summarize(store.cells())))
+    if matrix and (problem or optimizer or seeds is not None or budget):
+        raise UserError("give a matrix file or -p/-o/-s/-b flags, not both")
+    if matrix:
+        spec = load_matrix(matrix, local=backend != "dask")
+    else:
+        specs = lambda items, what: [(text, *parse_spec(text, what)) for text in items]
+        spec = from_flags(specs(problem or ["least-squares"], "problem"), specs(optimizer or ["gd", "montecarlo"], "optimizer"),
+                          3 if seeds is None else seeds, budget)
+    runner = Backend(backend, jobs if jobs is not None else spec.run.jobs or 1, scheduler)
+    limit = time_limit if time_limit is not None else spec.run.time_limit
+    slots = gpu_slots if gpu_slots is not None else spec.run.gpu_slots or 1
+    if limit is not None and limit <= 0:
+        raise UserError(f"--time-limit {limit:g} must be positive")
+    if slots < 1:
+        raise UserError(f"--gpu-slots {slots} must be at least 1")
+    default_out = Path("results") / (spec.name if matrix else time.strftime("run-%Y%m%d-%H%M%S"))
+    store = Store(out or default_out)
+    if dry_run:
+        stored = store.cells()
+        statuses = dict(zip(stored["cell_id"], stored["status"])) if len(stored) else {}
+        typer.echo("\n".join(listing(spec, statuses)))
+        return
+    mode = "quiet" if quiet else "auto"
+    cells = run_matrix(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode)
+    typer.echo(format_table(summarize(cells)))
     typer.echo(f"results: {store.path}", err=True)
 
 

@@ -2,24 +2,27 @@
 
 ``execute`` runs a cell in the current process and returns plain records (a result
 row and its trace rows), so any executor (loky, Dask) can ship them back to the driver.
+Importing this module is cheap: torch loads only when a cell is built or run.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import socket
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
-from optsuite.run import run
 
 PACKAGES = ("optsuite", "torch", "numpy", "cma", "nevergrad")
+STATUSES = ("ok", "nan", "failed", "timeout")  # "timeout": stopped or killed at the cell time limit
 
 
 @dataclass(frozen=True)
@@ -42,32 +45,52 @@ class Cell:
         hyper = ",".join(f"{k}={v}" for k, v in sorted(self.hyper.items()))
         return f"{self.optimizer}({hyper})" if hyper else self.optimizer
 
+    @property
+    def device(self) -> str:
+        """The problem's ``device`` setting ("cpu" when it has none)."""
+        return str(self.problem_args.get("device", "cpu"))
+
+    def make_problem(self):
+        return PROBLEMS.create(self.problem, **self.problem_args)
+
+    def make_optimizer(self):
+        return OPTIMIZERS.create(self.optimizer, **self.hyper)
+
+    def make_budget(self, optimizer, time_limit: float | None = None):
+        """The cell's budget (the optimizer's default if none), its seconds capped at ``time_limit``."""
+        from optsuite.ledger import Budget
+
+        budget = Budget.parse(self.budget) if self.budget else optimizer.default_budget
+        if time_limit is None or (budget.seconds is not None and budget.seconds <= time_limit):
+            return budget
+        return Budget.parse({**budget.as_dict(), "seconds": time_limit})
+
     def build(self):
         """(problem, optimizer, budget) objects; raises UserError on bad settings."""
-        problem = PROBLEMS.create(self.problem, **self.problem_args)
-        optimizer = OPTIMIZERS.create(self.optimizer, **self.hyper)
-        budget = Budget.parse(self.budget) if self.budget else None
+        problem, optimizer = self.make_problem(), self.make_optimizer()
         reason = optimizer.supports(problem)
         if reason:
             raise UserError(reason)
-        return problem, optimizer, budget
+        return problem, optimizer, self.make_budget(optimizer)
 
 
-def versions() -> dict[str, str]:
+@lru_cache(maxsize=1)
+def versions() -> str:
+    """Installed versions of the packages that shape results, as JSON."""
     out = {}
     for name in PACKAGES:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "absent"
-    return out
+    return json.dumps(out, sort_keys=True)
 
 
-def execute(cell: Cell) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run ``cell``; never raises for a failure of the run itself (it is recorded)."""
-    started = time.time()
-    row: dict[str, Any] = {
+def record(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
+    """The configuration part of a result row; ``run_id`` names this attempt."""
+    return {
         "cell_id": cell.cell_id,
+        "run_id": uuid.uuid4().hex[:16],
         "problem": cell.problem,
         "problem_args": json.dumps(cell.problem_args, sort_keys=True),
         "optimizer": cell.optimizer,
@@ -75,19 +98,45 @@ def execute(cell: Cell) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "hyper": json.dumps(cell.hyper, sort_keys=True),
         "seed": cell.seed,
         "budget": json.dumps(cell.budget, sort_keys=True),
-        "versions": json.dumps(versions(), sort_keys=True),
+        "time_limit": math.nan if time_limit is None else float(time_limit),
+        "device": cell.device,
+        "versions": versions(),
         "machine": f"{socket.gethostname()} {platform.machine()} {platform.processor() or ''}".strip(),
-        "started": started,
+        "started": time.time(),
     }
+
+
+def lost(cell: Cell, status: str, error: str, time_limit: float | None = None) -> dict[str, Any]:
+    """The row of a cell whose process never returned (killed at its hard limit, or crashed)."""
+    row = record(cell, time_limit)
+    row.update(status=status, stop="error" if status == "failed" else "time_limit", error=error,
+               trace_rows=0, finished=time.time())
+    return row
+
+
+def execute(cell: Cell, time_limit: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run ``cell``; never raises for a failure of the run itself (it is recorded).
+
+    ``time_limit``: seconds the run may take; a run stopped by it has status "timeout"
+    and keeps its trace and final metrics.
+    """
+    from optsuite.run import run
+
+    row = record(cell, time_limit)
     trace: list[dict[str, Any]] = []
     try:
-        problem, optimizer, budget = cell.build()
+        problem, optimizer, _ = cell.build()
+        budget = cell.make_budget(optimizer, time_limit)
         result = run(problem, optimizer, budget, cell.seed)
         row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim)
+        if result.status == "ok" and result.stop == "seconds" and budget != cell.make_budget(optimizer):
+            row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
         row.update({f"metric_{k}": v for k, v in result.metrics.items()})
         row.update({f"spent_{k}": v for k, v in result.spent.items()})
-        trace = [{"cell_id": cell.cell_id, "step": i + 1, **r} for i, r in enumerate(result.trace)]
+        trace = [{"cell_id": cell.cell_id, "run_id": row["run_id"], "step": i + 1, **r}
+                 for i, r in enumerate(result.trace)]
     except Exception as exc:
         row.update(status="failed", stop="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+    row["trace_rows"] = len(trace)
     row["finished"] = time.time()
     return row, trace

@@ -1,0 +1,107 @@
+"""Running the cells of a matrix in parallel with joblib: loky on one machine, Dask on several.
+
+Workers run each cell in their sandbox (sandbox.py) and send back plain records; the
+driver alone writes them to the store as they arrive (flush.py). Results stream back in
+the order cells finish, so a kill loses only the cells in flight.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+import pandas as pd
+from joblib import Parallel, delayed, parallel_config
+
+from optsuite.errors import UserError
+
+from .cell import Cell
+from .flush import Flusher
+from .progress import Display
+from .sandbox import Job, run_cell
+from .store import Store
+
+BACKENDS = ("loky", "dask")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """``name``: "loky" or "dask"; ``jobs``: loky workers, or LocalCluster workers when
+    Dask has no ``scheduler`` address (with one, the cluster's workers are used)."""
+
+    name: str = "loky"
+    jobs: int = 1
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in BACKENDS:
+            raise UserError(f"unknown backend {self.name!r}; known: {', '.join(BACKENDS)}")
+        if self.jobs < 1:
+            raise UserError(f"jobs={self.jobs} must be at least 1")
+        if self.scheduler and self.name != "dask":
+            raise UserError("--scheduler needs --backend dask")
+
+
+@contextmanager
+def dask_client(backend: Backend) -> Iterator[object]:
+    """A client of the scheduler at ``backend.scheduler``, or of a LocalCluster started here."""
+    from dask.distributed import Client, LocalCluster
+
+    if backend.scheduler:
+        try:
+            client = Client(backend.scheduler, timeout="20s")
+        except OSError as exc:
+            raise UserError(f"cannot reach the Dask scheduler at {backend.scheduler} ({exc})".splitlines()[0]) from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=backend.jobs, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+@contextmanager
+def parallel_map(backend: Backend) -> Iterator[tuple[Parallel, int]]:
+    """A joblib Parallel that yields results as they finish, and the number of workers."""
+    options = dict(batch_size=1, return_as="generator_unordered")
+    if backend.name == "loky":
+        yield Parallel(n_jobs=backend.jobs, backend="loky", **options), backend.jobs
+        return
+    with dask_client(backend) as client, parallel_config(backend="dask"):
+        yield Parallel(n_jobs=-1, **options), sum(client.nthreads().values())
+
+
+def run_cells(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: str = "auto",
+              flush_seconds: float = 2.0) -> None:
+    """Run ``cells`` and store every result; cells that fail are recorded, never raised.
+
+    Torch runs single-threaded in each sandbox when cells run in parallel.
+    """
+    with parallel_map(backend) as (parallel, workers):
+        if workers > 1 or backend.name == "dask":
+            job = replace(job, threads=1)
+        with Flusher(store, flush_seconds) as flusher, Display(len(cells), workers, mode) as display:
+            results = parallel(delayed(run_cell)(cell, job) for cell in cells)
+            try:
+                for row, trace in results:
+                    flusher.add(row, trace)
+                    display.finished(row)
+            finally:
+                results.close()
+
+
+def run_matrix(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool = False,
+               mode: str = "auto") -> pd.DataFrame:
+    """Run the cells not yet in ``store`` (with ``retry``, also those that failed or timed out);
+    -> the stored rows of all ``cells``."""
+    with store:
+        finished = store.finished_ids(retry)
+        todo = [cell for cell in cells if cell.cell_id not in finished]
+        if mode != "quiet" and len(todo) < len(cells):
+            print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already stored", file=sys.stderr)
+        if todo:
+            run_cells(todo, store, job, backend, mode)
+        stored = store.cells()
+    ids = {cell.cell_id for cell in cells}
+    return stored[stored["cell_id"].isin(ids)].reset_index(drop=True)

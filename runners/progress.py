@@ -1,0 +1,62 @@
+"""What the driver shows while a matrix runs: a live rich bar, plain log lines, or nothing.
+
+The live bar (on a terminal) shows cells done, failed, running and the ETA, and prints
+each cell that did not end "ok" above the bar. Off a terminal (CI logs) each finished
+cell is one line; ``--quiet`` shows nothing.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def describe(row: dict[str, Any]) -> str:
+    """One line for a finished cell."""
+    text = f"{row['problem']} {row['label']} seed={row['seed']}: {row['status']}"
+    return text + (f" ({row['error']})" if row.get("error") else "")
+
+
+class Display:
+    """``mode``: "live", "lines" or "quiet"; "auto" picks live on a terminal, else lines."""
+
+    def __init__(self, total: int, workers: int, mode: str = "auto") -> None:
+        if mode == "auto":
+            mode = "live" if sys.stderr.isatty() else "lines"
+        self.mode, self.total, self.workers = mode, total, workers
+        self.done = self.failed = 0
+        self._bar: Progress | None = None
+
+    def running(self) -> int:
+        """Cells being worked on: every worker is busy while enough cells remain."""
+        return min(self.workers, self.total - self.done)
+
+    def _fields(self) -> dict[str, int]:
+        return {"failed": self.failed, "running": self.running()}
+
+    def __enter__(self) -> "Display":
+        if self.mode == "live":
+            self._bar = Progress(
+                TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("failed {task.fields[failed]}  running {task.fields[running]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=False)
+            self._bar.start()
+            self._task = self._bar.add_task("cells", total=self.total, **self._fields())
+        return self
+
+    def finished(self, row: dict[str, Any]) -> None:
+        self.done += 1
+        self.failed += row["status"] != "ok"
+        if self.mode == "lines":
+            print(f"[{self.done}/{self.total}] {describe(row)}", file=sys.stderr, flush=True)
+        elif self._bar is not None:
+            if row["status"] != "ok":
+                self._bar.console.print(describe(row), markup=False, highlight=False)
+            self._bar.update(self._task, completed=self.done, **self._fields())
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

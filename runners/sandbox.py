@@ -1,0 +1,154 @@
+"""A child process per worker that runs cells, so a cell can be killed at a hard time limit.
+
+Each worker (a loky process, a Dask worker thread, or the driver itself at ``-j 1``)
+keeps one sandbox: a Python process, started once, that imports torch and the
+registries and then runs cells one at a time sent over a pipe. A cell that overruns
+its hard limit, or takes its process down (a segfault, an out-of-memory kill), costs
+only the sandbox: the worker kills it, records the cell as "timeout" or "failed" and
+starts a fresh sandbox for the next cell, so the worker pool is never disturbed.
+
+Two limits guard a cell with ``time_limit`` seconds: the run itself stops at the first
+step boundary past ``time_limit`` (status "timeout", trace and metrics kept), and the
+worker kills the sandbox at :func:`hard_limit` seconds (a step or metric that hangs).
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .cell import Cell, execute, lost
+from .gpu import gpu_slot
+
+START_SECONDS = 300.0  # a fresh sandbox must import its modules within this
+
+
+@dataclass(frozen=True)
+class Job:
+    """How a worker runs each cell of a matrix.
+
+    ``time_limit``: seconds per cell (None: no limit); ``threads``: torch threads in
+    the sandbox (None: torch's default); ``plugins``: files to import (see plugins.py);
+    ``gpu_slots``: concurrent cells per CUDA device on one machine.
+    """
+
+    time_limit: float | None = None
+    threads: int | None = None
+    plugins: tuple[str, ...] = ()
+    gpu_slots: int = 1
+
+
+def hard_limit(time_limit: float) -> float:
+    """Seconds after which a cell's process is killed: 1.5 x its time limit plus 2 s."""
+    return 1.5 * time_limit + 2.0
+
+
+def died(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"the cell's process died of {signal.Signals(-code).name}"
+    return f"the cell's process died (exit code {code})"
+
+
+class Sandbox:
+    """The worker's side: start the child, send it cells, enforce the hard limit."""
+
+    def __init__(self) -> None:
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "optsuite.runners.sandbox", str(task_r), str(result_w)],
+            pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL)
+        os.close(task_r)
+        os.close(result_w)
+        self.tasks = Connection(task_w, readable=False)
+        self.results = Connection(result_r, writable=False)
+        atexit.register(self.close)
+        if not self.results.poll(START_SECONDS):
+            self.close()
+            raise RuntimeError(f"the cell process did not start within {START_SECONDS:g} s")
+        self.results.recv()  # "ready"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def run(self, cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        limit = None if job.time_limit is None else hard_limit(job.time_limit)
+        try:
+            self.tasks.send((cell, job))
+            if self.results.poll(limit):  # also true when the process died: recv raises
+                return self.results.recv()
+        except (EOFError, OSError):
+            code = self.process.wait()
+            self.close()
+            return lost(cell, "failed", died(code), job.time_limit), []
+        self.close()
+        return lost(cell, "timeout", f"killed at the hard limit of {limit:g} s", job.time_limit), []
+
+    def close(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+        for conn in (self.tasks, self.results):
+            if not conn.closed:
+                conn.close()
+
+
+_local = threading.local()
+
+
+def run_cell(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run ``cell`` in this worker's sandbox (started on first use); never raises."""
+    with gpu_slot(cell.device, job.gpu_slots):
+        sandbox = getattr(_local, "sandbox", None)
+        if sandbox is None or not sandbox.alive():
+            try:
+                sandbox = _local.sandbox = Sandbox()
+            except Exception as exc:
+                return lost(cell, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0], job.time_limit), []
+        return sandbox.run(cell, job)
+
+
+# -- the child's side ------------------------------------------------------------------
+def exit_with_parent(parent: int) -> None:
+    """End this process when the worker that started it is gone (its pipe may never close)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def serve(tasks: Connection, results: Connection) -> None:
+    import torch
+
+    from optsuite.registry import OPTIMIZERS, PROBLEMS
+
+    from .plugins import load_plugins
+
+    OPTIMIZERS.names(), PROBLEMS.names()  # import every built-in before saying ready
+    results.send("ready")
+    while True:
+        try:
+            cell, job = tasks.recv()
+        except EOFError:
+            return
+        if job.threads:
+            torch.set_num_threads(job.threads)
+        try:
+            load_plugins(job.plugins)
+        except Exception as exc:
+            results.send((lost(cell, "failed", str(exc), job.time_limit), []))
+            continue
+        results.send(execute(cell, job.time_limit))
+
+
+if __name__ == "__main__":
+    os.dup2(2, 1)  # stray prints go to stderr; results travel only through the pipe
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and ends its workers
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

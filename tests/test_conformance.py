@@ -12,7 +12,7 @@ from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 
 # A representative member of each prefix family (``family:<name>``).
-PREFIX_EXAMPLES = {}
+PREFIX_EXAMPLES = {"nevergrad": "nevergrad:OnePlusOne"}
 
 
 def optimizer_names():

@@ -1,4 +1,17 @@
-"""Monte Carlo search: global random sampling and local search with a shrinking radius."""
+"""Monte Carlo search: global random sampling and local search with a shrinking radius.
+
+Two modes, both keeping the best point seen (the incumbent) and re-evaluating it with
+the step's ``population - 1`` candidates in one batched call:
+
+- ``global``: pure random search over the problem's own initialisation distribution;
+  candidate i of step s is ``problem.initial(derive_seed(seed, s, i))``. It answers
+  "how good is the best of N fresh initialisations". ``radius``, ``shrink`` and
+  ``patience`` do not apply. Drawing candidates costs one ``initial`` call each, which
+  the ledger does not charge; for network problems on the CPU that costs about as
+  much as evaluating the population, which a seconds budget sees.
+- ``local``: Gaussian steps of the current ``radius`` around the incumbent; the radius
+  is multiplied by ``shrink`` after ``patience`` steps without improvement.
+"""
 from __future__ import annotations
 
 import torch
@@ -14,8 +27,8 @@ class MonteCarlo(Optimizer):
     """Random search: global (fresh initial draws) or local (Gaussian around the best, shrinking radius).
 
     Each step evaluates the incumbent and ``population - 1`` candidates on the same
-    draw in one batched call, so noisy losses are compared fairly. Local mode halves
-    the radius after ``patience`` steps without improvement.
+    draw in one batched call, so noisy losses are compared fairly. Local mode multiplies
+    the radius by ``shrink`` after ``patience`` steps without improvement.
     """
 
     defaults = {"mode": "local", "population": 16, "radius": 0.5, "shrink": 0.5, "patience": 5}

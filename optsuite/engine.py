@@ -1,15 +1,40 @@
-"""Batched population evaluation primitives for MLP-style problems.
+"""Batched population evaluation for MLP-style problems.
 
 Problems build their population forward passes from these few functions, so that the
-evaluation engine can be tuned (layout, chunking, precision) in one place.
+evaluation engine can be tuned (layout, chunking, precision) in one place:
+``unpack``, ``shared_linear``, ``batched_linear`` (the layers), ``chunked`` with
+``memory_cap`` (a population never exceeds the device's memory), ``precision`` (float32,
+tf32 or bf16 matrix products) and ``population_mlp`` (a whole MLP built on them).
 
 Shapes: P candidates, B samples, ``in``/``out`` features.
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import torch
+
+from .errors import UserError
+
+CUDA_MEMORY_FRACTION = 0.5  # of the free CUDA memory: the rest is for the caller's own tensors
+CPU_MEMORY_FRACTION = 0.25  # of the available RAM: the machine may be shared
+# On the CPU a chunk's activations also stay within about an L2 cache, so each layer's
+# output is read again before it leaves the cache: on 2 cores this ran 2-3x faster
+# than one chunk for the whole population, and faster than a per-candidate loop.
+CPU_CHUNK_BYTES = 4 << 20
+
+# float32 matrix-product setting on CUDA for each precision (bf16 autocasts instead)
+MATMUL_PRECISION = {"float32": "highest", "tf32": "high", "bf16": "highest"}
+PRECISIONS = tuple(MATMUL_PRECISION)
+
+# in place where the backward pass allows it, to keep one activation tensor per layer
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu_,
+    "tanh": torch.tanh_,
+    "sigmoid": torch.sigmoid_,
+    "identity": lambda h: h,
+}
 
 
 def unpack(params: torch.Tensor, shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
@@ -24,24 +49,126 @@ def unpack(params: torch.Tensor, shapes: list[tuple[int, ...]]) -> list[torch.Te
 def shared_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """Every candidate's linear layer on one shared input: ``x [B, in]``, ``w [P, in, out]``, ``b [P, out]`` -> ``[P, B, out]``.
 
-    The shared input makes this one large matrix product ``x @ [in, P * out]``.
+    One batched matrix product against ``x`` broadcast over candidates (stride 0, no
+    copy), with the bias fused in; the output is contiguous ``[P, B, out]``, the layout
+    the next ``batched_linear`` reads fastest. (On 2 CPU cores this ran 1.5-2x faster
+    than one ``x @ [in, P * out]`` product followed by a transpose.)
     """
-    P, n_in, n_out = w.shape
-    y = (x @ w.permute(1, 0, 2).reshape(n_in, P * n_out)).reshape(x.shape[0], P, n_out).transpose(0, 1)
-    return y if b is None else y + b[:, None, :]
+    return batched_linear(x.expand(w.shape[0], *x.shape), w, b)
 
 
 def batched_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """Each candidate's layer on its own activations: ``h [P, B, in]``, ``w [P, in, out]`` -> ``[P, B, out]``."""
-    if b is None:
-        return torch.bmm(h, w)
-    return torch.baddbmm(b[:, None, :], h, w)
+    """Each candidate's layer on its own activations: ``h [P, B, in]``, ``w [P, in, out]`` -> ``[P, B, out]``.
+
+    A narrowing layer (``out < in``, e.g. a 10-class head) is computed transposed,
+    ``(w^T h^T)^T``: on 2 CPU cores that ran 2-4x faster for ``out = 10``.
+    """
+    if w.shape[2] >= w.shape[1]:
+        return torch.bmm(h, w) if b is None else torch.baddbmm(b[:, None, :], h, w)
+    hT, wT = h.transpose(1, 2), w.transpose(1, 2)
+    yT = torch.bmm(wT, hT) if b is None else torch.baddbmm(b[:, :, None], wT, hT)
+    return yT.transpose(1, 2).contiguous()
+
+
+def memory_cap(device: str | torch.device) -> int:
+    """Bytes one chunk's activations may take on ``device``.
+
+    A fraction of the free memory: ``torch.cuda.mem_get_info`` on a GPU, the available
+    RAM (psutil) elsewhere. Read afresh on every call, since other tensors come and go.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * CUDA_MEMORY_FRACTION)
+    import psutil
+
+    return int(psutil.virtual_memory().available * CPU_MEMORY_FRACTION)
+
+
+def chunk_budget(device: str | torch.device) -> int:
+    """Bytes of activations per chunk when the caller names none: :func:`memory_cap`, and on the CPU at most ``CPU_CHUNK_BYTES``."""
+    cap = memory_cap(device)
+    return cap if torch.device(device).type == "cuda" else min(cap, CPU_CHUNK_BYTES)
+
+
+def chunk_size(population: int, bytes_per_candidate: int, max_bytes: int) -> int:
+    """Candidates per chunk so that a chunk's activations stay under ``max_bytes`` (at least 1)."""
+    return max(1, min(population, int(max_bytes // max(1, bytes_per_candidate))))
 
 
 def chunked(fn: Callable[[torch.Tensor], torch.Tensor], params: torch.Tensor, bytes_per_candidate: int,
-            max_bytes: int = 1 << 30) -> torch.Tensor:
-    """``fn`` over ``params [P, dim]`` in chunks whose activations stay under ``max_bytes``; -> ``[P]``."""
-    size = max(1, int(max_bytes // max(1, bytes_per_candidate)))
+            max_bytes: int | None = None) -> torch.Tensor:
+    """``fn`` over ``params [P, dim]`` in chunks whose activations stay under ``max_bytes``; -> ``[P, ...]``.
+
+    ``max_bytes`` None: :func:`chunk_budget` of the parameters' device.
+    """
+    cap = chunk_budget(params.device) if max_bytes is None else max_bytes
+    size = chunk_size(params.shape[0], bytes_per_candidate, cap)
     if params.shape[0] <= size:
         return fn(params)
     return torch.cat([fn(params[i : i + size]) for i in range(0, params.shape[0], size)])
+
+
+@contextmanager
+def precision(mode: str = "float32", device: str | torch.device = "cpu") -> Iterator[None]:
+    """Matrix products inside the block in ``mode``: float32, tf32 or bf16.
+
+    float32: exact float32 products (TF32 switched off on CUDA). tf32: TensorFloat-32
+    tensor-core products on CUDA; a no-op on the CPU, which has no tf32, so CPU results
+    equal float32. bf16: ``torch.autocast`` to bfloat16 on either device; products and
+    their outputs are bfloat16.
+    """
+    if mode not in MATMUL_PRECISION:
+        raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(PRECISIONS)}")
+    device_type = torch.device(device).type
+    before = torch.get_float32_matmul_precision()
+    if device_type == "cuda":
+        torch.set_float32_matmul_precision(MATMUL_PRECISION[mode])
+    try:
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=mode == "bf16"):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def mlp_shapes(sizes: Sequence[int]) -> list[tuple[int, ...]]:
+    """Parameter shapes of an MLP with layer widths ``sizes``: ``(in, out)`` weight then ``(out,)`` bias per layer."""
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise UserError(f"MLP layer sizes {tuple(sizes)} need at least two widths, each at least 1")
+    return [s for n_in, n_out in zip(sizes, sizes[1:]) for s in ((n_in, n_out), (n_out,))]
+
+
+def mlp_dim(sizes: Sequence[int]) -> int:
+    """Length of the flat parameter vector of an MLP with layer widths ``sizes``."""
+    return sum(int(torch.Size(s).numel()) for s in mlp_shapes(sizes))
+
+
+def mlp_flops(sizes: Sequence[int]) -> int:
+    """Multiply-add FLOPs of one sample through the MLP (2 per weight)."""
+    return sum(2 * n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+
+
+def mlp_activation_bytes(sizes: Sequence[int], batch: int, dtype: torch.dtype) -> int:
+    """Bytes of one candidate's activations ``[B, width]`` over all layers, doubled for temporaries."""
+    return 2 * batch * sum(sizes[1:]) * torch.empty((), dtype=dtype).element_size()
+
+
+def population_mlp(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activation: str = "relu",
+                   max_bytes: int | None = None) -> torch.Tensor:
+    """Every candidate's MLP on the shared input: ``params [P, dim]``, ``x [B, sizes[0]]`` -> ``[P, B, sizes[-1]]``.
+
+    ``sizes``: layer widths, input first; ``activation`` after every layer but the last.
+    The population runs in chunks under ``max_bytes`` (None: :func:`chunk_budget`).
+    """
+    if activation not in ACTIVATIONS:
+        raise UserError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    shapes, act = mlp_shapes(sizes), ACTIVATIONS[activation]
+
+    def forward(chunk: torch.Tensor) -> torch.Tensor:
+        layers = unpack(chunk, shapes)
+        h = shared_linear(x, layers[0], layers[1])
+        for w, b in zip(layers[2::2], layers[3::2]):
+            h = batched_linear(act(h), w, b)
+        return h
+
+    return chunked(forward, params, mlp_activation_bytes(sizes, x.shape[0], params.dtype), max_bytes)

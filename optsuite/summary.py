@@ -1,48 +1,170 @@
-"""A plain comparison table of a results store: one row per problem and optimizer over seeds."""
+"""Final-quality comparison over seeds: medians with bootstrap intervals, paired tests, ranks.
+
+Per problem and optimizer: the median and 95% bootstrap interval of the final test
+accuracy and losses (runs with status "ok" only; the success rate counts the rest),
+and a two-sided Wilcoxon signed-rank test of the primary metric against a baseline on
+the same seeds. ``summarize`` gives the compact table that ``optsuite run`` and
+``optsuite report`` print.
+"""
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pandas as pd
 
-SHOWN_METRICS = ("test_accuracy", "test_loss", "train_loss")
-SHOWN_COSTS = ("sample_forwards", "seconds")
+from .errors import UserError
+from .results import ACCURACY, TEST_LOSS, TRAIN_LOSS, Metric, Results, has_metric, loss_metric, primary_metric, slug
+from .stats import PairedTest, bootstrap_median, ranks, wilcoxon_paired
+from .tables import Table, format_number, to_text
+
+ALPHA = 0.05
+DEFAULT_BASELINE = "gd"
+COST_COLUMNS = (("spent_sample_forwards", "sample-forwards"), ("spent_seconds", "seconds"))
 
 
-def summarize(cells: pd.DataFrame) -> pd.DataFrame:
-    """Medians over seeds of the final metrics and costs, with run counts by status."""
+def resolve_baseline(results: Results, baseline: str | None) -> str | None:
+    """The baseline label: as given (it must exist), else "gd" where the store has it."""
+    known = set(results.cells["label"]) | set(results.cells["entry"])
+    if baseline is None:
+        return DEFAULT_BASELINE if DEFAULT_BASELINE in known else None
+    if baseline not in known:
+        raise UserError(f"baseline {baseline!r} is not in the store; optimizers: {', '.join(sorted(known))}")
+    return baseline
+
+
+def ok(cells: pd.DataFrame) -> pd.DataFrame:
+    return cells[cells["status"] == "ok"]
+
+
+def success(group: pd.DataFrame) -> str:
+    """``"5/5"``, or ``"3/5 (1 nan, 1 failed)"`` naming what went wrong."""
+    bad = group.loc[group["status"] != "ok", "status"].value_counts()
+    detail = ", ".join(f"{n} {status}" for status, n in bad.items())
+    return f"{(group['status'] == 'ok').sum()}/{len(group)}" + (f" ({detail})" if detail else "")
+
+
+def interval(group: pd.DataFrame, metric: Metric, key: str):
+    """Median [95% CI] of ``metric`` over the group's ok runs; None when the problem lacks it."""
+    if not has_metric(group, metric):
+        return None
+    return bootstrap_median(ok(group)[metric.column], seed=(key, metric.column))
+
+
+def by_seed(cells: pd.DataFrame, metric: Metric) -> pd.Series:
+    finite = ok(cells).dropna(subset=[metric.column])
+    return finite.drop_duplicates("seed", keep="last").set_index("seed")[metric.column].astype(float)
+
+
+def baseline_cells(problem: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    return problem[(problem["entry"] == baseline) | (problem["label"] == baseline)]
+
+
+def paired_test(problem: pd.DataFrame, entry: str, baseline: str, metric: Metric) -> PairedTest:
+    """``entry - baseline`` on the seeds both finished; the baseline with the same budget if it ran several."""
+    mine = problem[problem["entry"] == entry]
+    base = baseline_cells(problem, baseline)
+    if "budget" in problem and mine["budget"].nunique() == 1:
+        same = base[base["budget"] == mine["budget"].iloc[0]]
+        base = same if len(same) else base
+    x, y = by_seed(mine, metric).align(by_seed(base, metric), join="inner")
+    return wilcoxon_paired(x.to_numpy(), y.to_numpy(), seed=(entry, baseline, metric.column))
+
+
+def verdict(test: PairedTest, metric: Metric) -> str:
+    """"better", "worse", "n.s." (no significant difference at ALPHA) or "n/a: reason"."""
+    if test.p_value is None:
+        return f"n/a: {test.reason}"
+    if test.p_value >= ALPHA:
+        return "n.s."
+    return "better" if (test.difference.median > 0) == metric.higher_is_better else "worse"
+
+
+def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]:
+    """One record per entry of problem ``key``: success, metric intervals, costs, paired test."""
+    problem = results.cells_of(key)
+    primary = primary_metric(problem)
     rows = []
-    for (problem, label), group in cells.groupby(["problem", "label"], sort=True):
-        ok = group[group["status"] == "ok"]
-        row = {"problem": problem, "optimizer": label, "runs": len(group), "ok": len(ok)}
-        for m in SHOWN_METRICS:
-            col = f"metric_{m}"
-            if col in ok and ok[col].notna().any():
-                row[m] = ok[col].median()
-        for c in SHOWN_COSTS:
-            col = f"spent_{c}"
-            if col in ok and ok[col].notna().any():
-                row[c] = ok[col].median()
+    for entry, group in problem.groupby("entry", sort=True):
+        row = {"entry": entry, "success": success(group), "primary": primary,
+               "loss_metric": loss_metric(problem), "test": None}
+        row.update({m.column: interval(group, m, key) for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS)})
+        row.update({c: float(np.median(ok(group)[c])) if c in group and len(ok(group)) else None
+                    for c, _ in COST_COLUMNS})
+        if baseline and primary and entry != baseline and len(baseline_cells(problem, baseline)):
+            row["test"] = paired_test(problem, entry, baseline, primary)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
-        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-            return f"{value:.3g}"
-        return f"{value:.4f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{value:.0f}"
-    return str(value)
+def quality_table(results: Results, key: str, baseline: str | None) -> Table:
+    """Final metrics with intervals and the paired test against ``baseline`` for one problem."""
+    rows = quality_rows(results, key, baseline)
+    problem = results.cells_of(key)
+    metrics = [m for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS) if has_metric(problem, m)]
+    primary = primary_metric(problem)
+    columns = ["optimizer", "ok runs", *(m.title for m in metrics)]
+    if baseline and primary:
+        columns += [f"Δ {primary.title} vs {baseline}", "pairs", "p (Wilcoxon)", "verdict"]
+    body = []
+    for r in rows:
+        line = [r["entry"], r["success"], *(r[m.column] for m in metrics)]
+        if baseline and primary:
+            t = r["test"]
+            line += ["baseline", None, None, "-"] if t is None else [t.difference, t.pairs, t.p_value, verdict(t, primary)]
+        body.append(line)
+    notes = [f"median over seeds of runs with status ok, [95% bootstrap interval of the median]"]
+    if baseline and primary:
+        notes += [f"Δ = optimizer - {baseline} on the same seeds; two-sided Wilcoxon signed-rank test "
+                  f"(scipy), better/worse at p < {ALPHA}, n.s. otherwise; p-values are not corrected "
+                  "for multiple comparisons; with 5 pairs the smallest possible p is 0.0625"]
+    return Table(f"quality-{slug(key)}", f"{key}: final quality", columns, body, notes)
 
 
-def format_table(frame: pd.DataFrame) -> str:
-    """Fixed-width text with a header rule; NaN shows as '-'."""
-    if frame.empty:
-        return "(no results)"
-    header = list(frame.columns)
-    body = [[_fmt(v) for v in row] for row in frame.itertuples(index=False)]
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
-    line = lambda cells: "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+def rank_table(results: Results) -> Table:
+    """Mean rank (1 = best) of each entry's median primary metric over the problems it ran."""
+    per_problem = {}
+    for key in results.problems():
+        problem = results.cells_of(key)
+        metric = primary_metric(problem)
+        if metric is None:
+            continue
+        medians = ok(problem).groupby("entry")[metric.column].median().reindex(sorted(problem["entry"].unique()))
+        per_problem[key] = pd.Series(ranks(medians.to_numpy(), metric.higher_is_better), index=medians.index)
+    frame = pd.DataFrame(per_problem)
+    frame = frame.assign(mean=frame.mean(axis=1)).sort_values("mean") if len(frame) else frame
+    columns = ["optimizer", "mean rank", "problems", *per_problem]
+    body = [[entry, r["mean"], int(r[list(per_problem)].notna().sum()), *(r[k] for k in per_problem)]
+            for entry, r in frame.iterrows()]
+    notes = ["rank of the median primary metric (test accuracy where present, else test loss, else "
+             "train loss) among the optimizers run on each problem; ties share the mean rank; an "
+             "optimizer with no ok run ranks last; the mean is over the problems the optimizer ran"]
+    return Table("ranks", "Overall rank across problems", columns, body, notes)
+
+
+def compact_cell(test: PairedTest | None, metric: Metric | None) -> str:
+    if test is None:
+        return "-"
+    if test.p_value is None:
+        return "n/a"
+    return f"{verdict(test, metric)} p={format_number(test.p_value)}"
+
+
+def summarize(cells: pd.DataFrame, baseline: str | None = None) -> Table:
+    """The compact table of a whole store: one row per problem and optimizer."""
+    results = Results(cells, pd.DataFrame())
+    baseline = resolve_baseline(results, baseline)
+    body = []
+    for key in results.problems():
+        for r in quality_rows(results, key, baseline):
+            loss = r["loss_metric"]
+            body.append([key, r["entry"], r["success"], r[ACCURACY.column], r[loss.column] if loss else None,
+                         *(r[c] for c, _ in COST_COLUMNS), compact_cell(r["test"], r["primary"])])
+    columns = ["problem", "optimizer", "ok", "test accuracy", "loss", *(t for _, t in COST_COLUMNS),
+               f"vs {baseline}" if baseline else "vs baseline"]
+    notes = ["median [95% bootstrap interval] over ok runs; loss is the test loss where the problem has "
+             "a test split, else the train loss; vs: paired Wilcoxon test of the primary metric"]
+    return Table("summary", "Summary", columns, body, notes)
+
+
+def format_table(table: Table) -> str:
+    """The compact table as fixed-width text."""
+    return to_text(table)

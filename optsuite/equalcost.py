@@ -1,0 +1,57 @@
+"""Equal-cost views: every optimizer's best loss (and accuracy) at the same sample-forward and second budgets.
+
+Budgets are four log-spaced values from the median first-step cost to the largest
+total cost of the problem's runs. A run's loss at a budget is ``best_loss`` at its
+last trace row within the budget; a run that finished earlier keeps its final value.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .anytime import COSTS, budget_grid, cost_range, value_within
+from .results import ACCURACY, Results, has_metric, slug
+from .stats import bootstrap_median
+from .tables import Table
+
+EQUAL_COSTS = ("sample_forwards", "seconds")
+TRACED_ACCURACY = "test_accuracy"  # a trace column, where a problem traces it
+BUDGETS_PER_TABLE = 4
+
+
+def accuracy_within(results: Results, cell: pd.Series, cost: str, budget: float) -> float:
+    """Traced test accuracy where the trace has it, else the final one if the run ended within ``budget``."""
+    trace = results.trace(cell["cell_id"])
+    if TRACED_ACCURACY in trace:
+        return float(value_within(trace, cost, [budget], TRACED_ACCURACY)[0])
+    finished = len(trace) and trace[cost].iloc[-1] <= budget and cell["status"] == "ok"
+    return float(cell[ACCURACY.column]) if finished else np.nan
+
+
+def row(results: Results, key: str, entry: str, group: pd.DataFrame, cost: str, budget: float, accuracy: bool) -> list:
+    losses = np.array([value_within(results.trace(c), cost, [budget])[0] for c in group["cell_id"]])
+    started = int(np.isfinite(losses).sum())
+    line = [budget, entry, f"{started}/{len(group)}", bootstrap_median(losses, seed=(key, entry, cost, budget))]
+    if accuracy:
+        acc = np.array([accuracy_within(results, c, cost, budget) for _, c in group.iterrows()])
+        line.append(bootstrap_median(acc, seed=(key, entry, cost, budget, "acc")) if np.isfinite(acc).all() else None)
+    return line
+
+
+def equal_cost_table(results: Results, key: str, cost: str) -> Table | None:
+    """Rows grouped by budget, then optimizer; None when no run of the problem recorded a trace."""
+    problem = results.cells_of(key)
+    budgets = budget_grid(*cost_range([results.trace(c) for c in problem["cell_id"]], cost), BUDGETS_PER_TABLE)
+    if not len(budgets):
+        return None
+    accuracy = has_metric(problem, ACCURACY)
+    body = [row(results, key, entry, group, cost, b, accuracy)
+            for b in budgets for entry, group in problem.groupby("entry", sort=True)]
+    columns = [f"{COSTS[cost]} budget", "optimizer", "started", "best loss"] + (["test accuracy"] if accuracy else [])
+    notes = [f"best loss: best minibatch loss within the budget, median [95% bootstrap interval] over the "
+             f"runs started by then (started = runs with a trace row within the budget)"]
+    if accuracy:
+        notes.append("test accuracy: the traced value where the trace records it, else the final value of runs "
+                     "that ended within the budget; '-' unless every run's value is known")
+    title = f"{key}: equal {COSTS[cost]}"
+    return Table(f"equal-{cost.replace('_', '-')}-{slug(key)}", title, columns, body, notes)

@@ -1,0 +1,80 @@
+"""Loss targets of a problem and the cost each optimizer needs to reach them (from the traces).
+
+Targets sit at fixed fractions of the way from a problem's typical first loss down to
+its reference loss: ``target = reference + precision * (start - reference)``.
+
+- reference: the median full-data train loss of the ``analytic`` runs (the exact
+  optimum) where the store has them, else the best final train loss of any gradient
+  descent (``gd``) run, else the best final trace loss of any run.
+- start: the median over all runs of the problem of the first trace row's loss.
+
+Trace losses are minibatch losses, so the best-so-far loss of a long run can dip below
+the full-data optimum: targets close to the reference are partly reached by minibatch
+luck. The final-quality tables use noise-free metrics instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .anytime import COSTS, cost_to_reach
+from .results import TRAIN_LOSS, Results, has_metric, slug
+from .stats import bootstrap_median
+from .tables import Table
+
+TABLE_PRECISIONS = (1e-1, 1e-2, 1e-3)
+ECDF_PRECISIONS = 10.0 ** -(np.arange(1, 31) / 5)  # 10^-0.2 ... 10^-6
+REFERENCE_OPTIMIZERS = ("analytic", "gd")  # the exact optimum, then gradient descent
+
+
+@dataclass(frozen=True)
+class Reference:
+    loss: float
+    start: float
+    source: str
+
+    def targets(self, precisions) -> np.ndarray:
+        """``precisions [K] -> [K]`` loss levels."""
+        gap = max(self.start - self.loss, 1e-12 * max(1.0, abs(self.loss)))
+        return self.loss + np.asarray(precisions, dtype=float) * gap
+
+
+def reference(results: Results, key: str) -> Reference | None:
+    """The problem's reference and start losses; None when no run recorded a trace."""
+    problem = results.cells_of(key)
+    traces = [results.trace(c) for c in problem["cell_id"]]
+    firsts = [float(t["loss"].iloc[0]) for t in traces if len(t) and np.isfinite(t["loss"].iloc[0])]
+    if not firsts:
+        return None
+    start = float(np.median(firsts))
+    ok = problem[problem["status"] == "ok"]
+    for name in REFERENCE_OPTIMIZERS if has_metric(ok, TRAIN_LOSS) else ():
+        losses = ok.loc[ok["optimizer"] == name, TRAIN_LOSS.column].dropna()
+        if len(losses):
+            value = losses.median() if name == "analytic" else losses.min()
+            what = "median analytic optimum" if name == "analytic" else "best final gd"
+            return Reference(float(value), start, f"{what} train loss")
+    finals = [float(t["best_loss"].min()) for t in traces if len(t)]
+    return Reference(float(np.nanmin(finals)), start, "best final trace loss of any run")
+
+
+def target_table(results: Results, key: str, ref: Reference) -> Table:
+    """Per target and optimizer: runs that reached it and the cost to reach it in each unit."""
+    problem = results.cells_of(key)
+    targets = ref.targets(TABLE_PRECISIONS)
+    body = []
+    for precision, target in zip(TABLE_PRECISIONS, targets):
+        for entry, group in problem.groupby("entry", sort=True):
+            traces = [results.trace(c) for c in group["cell_id"]]
+            costs = {c: np.array([cost_to_reach(t, c, [target])[0] for t in traces]) for c in COSTS}
+            reached = int(np.isfinite(costs["seconds"]).sum())
+            body.append([f"{precision:g}", target, entry, f"{reached}/{len(group)}",
+                         *(bootstrap_median(costs[c], seed=(key, entry, c, precision)) for c in COSTS)])
+    columns = ["precision", "target loss", "optimizer", "reached", *(f"{t} to reach" for t in COSTS.values())]
+    notes = [f"target = reference + precision x (start - reference); reference {ref.loss:.6g} "
+             f"({ref.source}), start {ref.start:.6g} (median first trace loss)",
+             "cost: median [95% bootstrap interval] over all runs; a run that never reached the target "
+             "(including failed runs) counts as ∞, so ∞ means at least half the runs missed it",
+             "trace losses are minibatch losses: the best-so-far loss can dip below the full-data optimum"]
+    return Table(f"targets-{slug(key)}", f"{key}: cost to reach loss targets", columns, body, notes)

@@ -1,0 +1,118 @@
+"""A results store read for comparison: cells grouped by problem, traces by cell, metric choice.
+
+A problem is identified by its name and settings, shown as ``sphere(dim=10)``. Only
+cells with status "ok" contribute final metrics; the others are counted, never dropped
+silently.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import UserError
+
+REQUIRED_COLUMNS = ("cell_id", "problem", "problem_args", "optimizer", "label", "seed", "status")
+
+
+@dataclass(frozen=True)
+class Metric:
+    column: str
+    title: str
+    higher_is_better: bool
+
+
+ACCURACY = Metric("metric_test_accuracy", "test accuracy", True)
+TEST_LOSS = Metric("metric_test_loss", "test loss", False)
+TRAIN_LOSS = Metric("metric_train_loss", "train loss", False)
+
+
+def problem_key(problem: str, problem_args: str) -> str:
+    """``("sphere", '{"dim": 10}') -> "sphere(dim=10)"``; unreadable settings are shown raw."""
+    try:
+        args = json.loads(problem_args) if problem_args else {}
+    except (TypeError, ValueError):
+        return f"{problem}({problem_args})"
+    if not isinstance(args, dict) or not args:
+        return problem
+    return f"{problem}({','.join(f'{k}={v}' for k, v in sorted(args.items()))})"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a problem key: ``sphere(dim=10) -> sphere-dim-10``."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "problem"
+
+
+def has_metric(cells: pd.DataFrame, metric: Metric) -> bool:
+    return metric.column in cells and bool(np.isfinite(cells[metric.column].astype(float)).any())
+
+
+def loss_metric(cells: pd.DataFrame) -> Metric | None:
+    """Test loss where the problem has a test split, else train loss."""
+    return next((m for m in (TEST_LOSS, TRAIN_LOSS) if has_metric(cells, m)), None)
+
+
+def primary_metric(cells: pd.DataFrame) -> Metric | None:
+    """What ranks and paired tests use: test accuracy where present, else the loss."""
+    return ACCURACY if has_metric(cells, ACCURACY) else loss_metric(cells)
+
+
+def entries(cells: pd.DataFrame) -> list[str]:
+    """The compared thing: the optimizer label, plus its budget where one problem ran it with several."""
+    if "budget" not in cells:
+        return list(cells["label"])
+    budgets = cells.groupby(["problem_key", "label"])["budget"].transform("nunique")
+    return [f"{label} @ {budget_text(b)}" if n > 1 else label
+            for label, b, n in zip(cells["label"], cells["budget"], budgets)]
+
+
+def budget_text(budget: str) -> str:
+    """``'{"evaluations": 3000}' -> "evaluations=3000"``."""
+    try:
+        return ",".join(f"{k}={v:g}" for k, v in json.loads(budget).items()) or "default"
+    except (TypeError, ValueError, AttributeError):
+        return str(budget)
+
+
+class Results:
+    """``cells`` (one row per run, with ``problem_key`` and ``entry`` columns) and ``traces`` of a store."""
+
+    def __init__(self, cells: pd.DataFrame, traces: pd.DataFrame, source: str = "results") -> None:
+        missing = [c for c in REQUIRED_COLUMNS if c not in cells]
+        if missing:
+            raise UserError(f"{source} lacks cell columns: {', '.join(missing)}")
+        cells = cells.assign(problem_key=[problem_key(p, a) for p, a in zip(cells["problem"], cells["problem_args"])])
+        self.cells = cells.assign(entry=entries(cells))
+        self.traces = traces
+        self._by_cell = dict(iter(traces.sort_values(["cell_id", "step"]).groupby("cell_id"))) if len(traces) else {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Results":
+        """Read a results store folder; a missing or empty store is a :class:`UserError`."""
+        from optsuite.runners.store import Store
+
+        path = Path(path)
+        if not path.is_dir():
+            raise UserError(f"no results store at {path}")
+        store = Store(path)
+        cells = store.cells()
+        if cells.empty:
+            raise UserError(f"results store {path} holds no cells")
+        return cls(cells, store.traces(), f"results store {path}")
+
+    def problems(self) -> list[str]:
+        return sorted(self.cells["problem_key"].unique())
+
+    def cells_of(self, key: str) -> pd.DataFrame:
+        return self.cells[self.cells["problem_key"] == key]
+
+    def trace(self, cell_id: str) -> pd.DataFrame:
+        """The cell's trace rows in step order; empty when the run recorded none."""
+        return self._by_cell.get(cell_id, pd.DataFrame(columns=self.traces.columns))
+
+    def entries(self) -> list[str]:
+        return sorted(self.cells["entry"].unique())

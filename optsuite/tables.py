@@ -1,0 +1,166 @@
+"""One table model, rendered as fixed-width text, Markdown, CSV, LaTeX and HTML.
+
+A cell is a string, a number, an :class:`~optsuite.stats.Interval` or None (shown as
+"-"). Numbers read the same in every format: three significant digits, scientific
+notation below 1e-3 and from 1e5 up, and an interval shares its median's decimals:
+``0.973 [0.968, 0.979]``. CSV keeps full precision and splits an interval into
+``name``, ``name low`` and ``name high`` columns, so it reads back with pandas.
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import pandas as pd
+
+from .stats import Interval
+
+Value = Union[str, int, float, Interval, None]
+FORMATS = ("md", "csv", "tex", "html")
+
+
+@dataclass
+class Table:
+    """``rows [r][len(columns)]`` of values; ``name`` is the file stem, ``notes`` explain the columns."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Value]]
+    notes: list[str] = field(default_factory=list)
+
+
+def _decimals(x: float) -> int | None:
+    """Decimals for three significant digits, or None for scientific notation."""
+    if x == 0 or (1e-3 <= abs(x) < 1e5):
+        return 0 if x == 0 else max(0, 2 - math.floor(math.log10(abs(x))))
+    return None
+
+
+def format_number(x: float, decimals: int | None | str = "auto", infinity: str = "∞") -> str:
+    """``0.97312 -> '0.973'``, ``1152000 -> '1.15e+06'``, ``3000.0 -> '3000'``, NaN -> '-'."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return infinity if x > 0 else "-" + infinity
+    if decimals == "auto":
+        decimals = 0 if float(x).is_integer() and abs(x) < 1e5 else _decimals(x)
+    text = f"{x:.2e}" if decimals is None else f"{x:.{decimals}f}"
+    return text[1:] if re.fullmatch(r"-0\.?0*", text) else text
+
+
+def _interval_decimals(value: Interval) -> int | None:
+    """The median's decimals; a zero median takes them from the smallest non-zero bound."""
+    shown = [x for x in (value.median, value.low, value.high) if math.isfinite(x)]
+    if not shown or not math.isfinite(value.median):
+        return None
+    nonzero = [abs(x) for x in shown if x != 0]
+    return _decimals(value.median if value.median != 0 or not nonzero else min(nonzero))
+
+
+def format_value(value: Value, infinity: str = "∞") -> str:
+    if isinstance(value, Interval):
+        d = _interval_decimals(value)
+        median = format_number(value.median, d, infinity)
+        if math.isnan(value.low):
+            return f"{median} [n/a]" if value.n == 1 else median
+        return f"{median} [{format_number(value.low, d, infinity)}, {format_number(value.high, d, infinity)}]"
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return format_number(float(value), infinity=infinity)
+    return "-" if value is None else str(value)
+
+
+def _numeric(table: Table, column: int) -> bool:
+    kinds = [v for v in (row[column] for row in table.rows) if v is not None]
+    return bool(kinds) and all(isinstance(v, (int, float, Interval, np.number)) for v in kinds)
+
+
+def to_text(table: Table) -> str:
+    """Fixed-width columns under a header rule; numbers right-aligned."""
+    if not table.rows:
+        return "(no results)"
+    body = [[format_value(v) for v in row] for row in table.rows]
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(table.columns)]
+    right = [_numeric(table, i) for i in range(len(widths))]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+
+    return "\n".join([line(table.columns), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def to_markdown(table: Table) -> str:
+    esc = lambda s: s.replace("|", r"\|")
+    rule = ["---:" if _numeric(table, i) else "---" for i in range(len(table.columns))]
+    lines = [f"**{esc(table.title)}**", "", "| " + " | ".join(map(esc, table.columns)) + " |",
+             "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(esc(format_value(v)) for v in row) + " |" for row in table.rows]
+    lines += [""] + [f"- {esc(n)}" for n in table.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                  "∞": r"$\infty$", "Δ": r"$\Delta$", "<": r"$<$", ">": r"$>$"}
+
+
+def latex_escape(text: str) -> str:
+    return re.sub("|".join(map(re.escape, LATEX_SPECIALS)), lambda m: LATEX_SPECIALS[m.group()], text)
+
+
+def to_latex(table: Table) -> str:
+    """A ``table`` float around a ``tabular``; notes go into the caption."""
+    align = "".join("r" if _numeric(table, i) else "l" for i in range(len(table.columns)))
+    row = lambda cells: " & ".join(latex_escape(c) for c in cells) + r" \\"
+    caption = " ".join([table.title + "."] + table.notes)
+    return "\n".join([
+        r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
+        rf"\begin{{tabular}}{{{align}}}", r"\hline", row(table.columns), r"\hline",
+        *(row([format_value(v) for v in r]) for r in table.rows),
+        r"\hline", r"\end{tabular}", r"\end{table}", "",
+    ])
+
+
+def to_html(table: Table) -> str:
+    def cells(values, tag):
+        return "".join(
+            f'<{tag}{" class=num" if _numeric(table, i) else ""}>{html.escape(v)}</{tag}>'
+            for i, v in enumerate(values))
+
+    body = "\n".join(f"<tr>{cells([format_value(v) for v in r], 'td')}</tr>" for r in table.rows)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
+    return (f"<table>\n<caption>{html.escape(table.title)}</caption>\n<thead><tr>{cells(table.columns, 'th')}"
+            f"</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n" + (f"<ul class=notes>{notes}</ul>\n" if notes else ""))
+
+
+def to_frame(table: Table) -> pd.DataFrame:
+    """The numbers behind the table, full precision; an interval column becomes three."""
+    data: dict[str, list] = {}
+    for i, name in enumerate(table.columns):
+        values = [row[i] for row in table.rows]
+        if any(isinstance(v, Interval) for v in values):
+            for part, suffix in (("median", ""), ("low", " low"), ("high", " high")):
+                data[name + suffix] = [getattr(v, part) if isinstance(v, Interval) else np.nan for v in values]
+        else:
+            data[name] = [np.nan if v is None else v for v in values]
+    return pd.DataFrame(data)
+
+
+RENDERERS = {"md": to_markdown, "tex": to_latex, "html": to_html,
+             "csv": lambda t: to_frame(t).to_csv(index=False)}
+
+
+def write(table: Table, folder: Path, formats=FORMATS) -> list[Path]:
+    """Write ``folder/<name>.<ext>`` for each format; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in formats:
+        path = folder / f"{table.name}.{ext}"
+        path.write_text(RENDERERS[ext](table), encoding="utf-8")
+        paths.append(path)
+    return paths

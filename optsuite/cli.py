@@ -122,16 +122,22 @@ def run_command(
 
 
 @app.command("report")
-def report_command(results: Path = typer.Argument(..., help="a results store folder")) -> None:
-    """Print the comparison table of a results store."""
-    from optsuite.runners.store import Store
+def report_command(
+    results: Path = typer.Argument(..., help="a results store folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write tables (md, csv, tex, html) and figures here"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="optimizer label for paired tests (default gd)"),
+) -> None:
+    """Print the comparison table of a results store; with --out, write the full report."""
+    from optsuite import report
+    from optsuite.results import Results
 
-    if not results.is_dir():
-        raise UserError(f"no results store at {results}")
-    cells = Store(results).cells()
-    if cells.empty:
-        raise UserError(f"results store {results} holds no cells")
-    typer.echo(format_table(summarize(cells)))
+    loaded = Results.load(results)
+    typer.echo(format_table(summarize(loaded.cells, baseline)))
+    if out is not None:
+        command = " ".join(["optsuite report", str(results), "--out", str(out)]
+                           + (["--baseline", baseline] if baseline else []))
+        index = report.write(loaded, out, baseline, command)
+        typer.echo(f"report: {index[0]}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

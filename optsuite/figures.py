@@ -1,0 +1,190 @@
+"""Comparison figures (matplotlib, Agg), each saved as PNG and SVG.
+
+- anytime: best loss so far against sample-forwards and against seconds; median line
+  and 25-75% band over seeds.
+- ecdf: COCO-style empirical distribution of (run, target) pairs reached against
+  sample-forwards, with the targets of :mod:`optsuite.reach` (``ECDF_PRECISIONS``).
+- blocks: NoProp per-block training against whole networks (noprop-net, backprop-net).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .anytime import COSTS, cost_to_reach, value_within  # noqa: E402
+from .reach import ECDF_PRECISIONS, Reference  # noqa: E402
+from .results import ACCURACY, Results, loss_metric, slug  # noqa: E402
+from .stats import bootstrap_median  # noqa: E402
+
+GRID_POINTS = 200
+COST_UNITS = {"sample_forwards": "sample-forwards (samples through the model)", "seconds": "wall-clock seconds"}
+NETWORKS = ("noprop-net", "backprop-net")
+
+
+def colours(entries: list[str]) -> dict[str, tuple]:
+    """A fixed colour per optimizer, the same in every figure of a report."""
+    cmap = plt.get_cmap("tab10" if len(entries) <= 10 else "tab20")
+    return {e: cmap(i % cmap.N) for i, e in enumerate(sorted(entries))}
+
+
+def save(fig, folder: Path, name: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
+    for path in paths:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def quantile_band(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[R, G] -> 3 x [G]``: 25%, 50%, 75% over runs, NaN where fewer than half the runs have a value."""
+    enough = np.isfinite(runs).sum(0) * 2 >= len(runs)
+    safe = np.where(np.isfinite(runs), runs, np.nan)
+    q = np.full((3, runs.shape[1]), np.nan)
+    if enough.any():
+        q[:, enough] = np.nanquantile(safe[:, enough], [0.25, 0.5, 0.75], axis=0)
+    return q[0], q[1], q[2]
+
+
+def anytime_panel(ax, results: Results, problem: pd.DataFrame, cost: str, palette: dict) -> None:
+    traces = {c: results.trace(c) for c in problem["cell_id"]}
+    spent = np.concatenate([t[cost].to_numpy(dtype=float) for t in traces.values() if len(t)])
+    grid = np.geomspace(max(spent[spent > 0].min(), 1e-12), spent.max(), GRID_POINTS)
+    positive = True
+    for entry, group in problem.groupby("entry", sort=True):
+        runs = np.array([value_within(traces[c], cost, grid) for c in group["cell_id"]])
+        low, mid, high = quantile_band(runs)
+        positive &= bool(np.all(runs[np.isfinite(runs)] > 0))
+        ax.plot(grid, mid, color=palette[entry], label=f"{entry} (n={len(group)})")
+        ax.fill_between(grid, low, high, color=palette[entry], alpha=0.2, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log" if positive else "linear")
+    ax.set_xlabel(COST_UNITS[cost])
+    ax.set_ylabel("best minibatch loss so far")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def anytime_figure(results: Results, key: str, palette: dict, folder: Path) -> list[Path]:
+    """Best loss against sample-forwards and seconds for one problem."""
+    problem = results.cells_of(key)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    for ax, cost in zip(axes, ("sample_forwards", "seconds")):
+        anytime_panel(ax, results, problem, cost, palette)
+        ax.set_title(f"{key}: best loss vs {COSTS[cost]}")
+    axes[0].legend(fontsize=8)
+    fig.supxlabel("line: median over seeds; band: 25-75% of seeds (shown where at least half the runs have started)",
+                  fontsize=8)
+    return save(fig, folder, f"anytime-{slug(key)}")
+
+
+def ecdf_figure(results: Results, key: str, ref: Reference, palette: dict, folder: Path) -> list[Path]:
+    """Fraction of (run, target) pairs reached within each sample-forward budget, per optimizer."""
+    problem = results.cells_of(key)
+    targets = ref.targets(ECDF_PRECISIONS)
+    traces = {c: results.trace(c) for c in problem["cell_id"]}
+    hits = {entry: np.concatenate([cost_to_reach(traces[c], "sample_forwards", targets) for c in group["cell_id"]])
+            for entry, group in problem.groupby("entry", sort=True)}
+    spent = np.concatenate([t["sample_forwards"].to_numpy(dtype=float) for t in traces.values() if len(t)])
+    grid = np.geomspace(max(spent[spent > 0].min() / 1.5, 1e-12), spent.max(), GRID_POINTS)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+    for entry, h in hits.items():
+        reached = (h[None, :] <= grid[:, None]).mean(1)
+        ax.step(grid, reached, where="post", color=palette[entry], label=f"{entry} ({np.isfinite(h).mean():.0%})")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(COST_UNITS["sample_forwards"])
+    ax.set_ylabel("fraction of (run, target) pairs reached")
+    ax.set_title(f"{key}: ECDF of {len(targets)} targets")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, title="optimizer (reached by the end)", title_fontsize=8)
+    fig.supxlabel(f"targets: reference + $10^{{-0.2}}$ ... $10^{{-6}}$ x (start - reference); reference "
+                  f"{ref.loss:.4g} ({ref.source}), start {ref.start:.4g}", fontsize=8)
+    return save(fig, folder, f"ecdf-{slug(key)}")
+
+
+def dataset_of(problem_args: str) -> str:
+    try:
+        return str(json.loads(problem_args).get("dataset", "default dataset"))
+    except (TypeError, ValueError, AttributeError):
+        return "default dataset"
+
+
+def block_index(problem_args: str) -> int:
+    try:
+        return int(json.loads(problem_args).get("t", 1))
+    except (TypeError, ValueError, AttributeError):
+        return 1
+
+
+def blocks_figure(results: Results, palette: dict, folder: Path) -> tuple[list[Path], str]:
+    """Per-block local losses beside whole-network accuracy and cost; paths and a note of what was drawn."""
+    cells = results.cells
+    blocks, nets = cells[cells["problem"] == "noprop-block"], cells[cells["problem"].isin(NETWORKS)]
+    if blocks.empty or nets.empty:
+        return [], "per-block versus whole-network figure skipped: the store needs noprop-block cells and " \
+                    "noprop-net or backprop-net cells"
+    paths = []
+    for dataset in sorted(set(map(dataset_of, blocks["problem_args"]))):
+        mine = lambda f: f[[dataset_of(a) == dataset for a in f["problem_args"]]]
+        fig, axes = plt.subplots(1, 3, figsize=(16, 5), layout="constrained")
+        block_loss_panel(axes[0], mine(blocks), palette)
+        network_accuracy_panel(axes[1], mine(nets), palette)
+        cost_panel(axes[2], mine(blocks), mine(nets), palette)
+        fig.suptitle(f"NoProp per-block training vs whole networks ({dataset})")
+        paths += save(fig, folder, f"blocks-vs-network-{slug(dataset)}")
+    return paths, ""
+
+
+def ok_median(frame: pd.DataFrame, column: str) -> float:
+    values = frame.loc[frame["status"] == "ok", column].dropna() if column in frame else []
+    return float(np.median(values)) if len(values) else np.nan
+
+
+def block_loss_panel(ax, blocks: pd.DataFrame, palette: dict) -> None:
+    metric = loss_metric(blocks)
+    blocks = blocks.assign(t=[block_index(a) for a in blocks["problem_args"]])
+    for entry, group in blocks.groupby("entry", sort=True):
+        ts = sorted(group["t"].unique())
+        ax.plot(ts, [ok_median(group[group["t"] == t], metric.column) if metric else np.nan for t in ts],
+                marker="o", color=palette[entry], label=entry)
+    ax.set_xlabel("block t (1 = nearest the noise)")
+    ax.set_ylabel(f"final local {metric.title if metric else 'loss'} (median over seeds)")
+    ax.set_title("per-block local loss")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
+    groups = list(nets.groupby(["problem_key", "entry"], sort=True))
+    for i, ((key, entry), group) in enumerate(groups):
+        ci = bootstrap_median(group.loc[group["status"] == "ok", ACCURACY.column] if ACCURACY.column in group else [],
+                              seed=(key, entry))
+        err = [[ci.median - ci.low], [ci.high - ci.median]] if np.isfinite(ci.low) else None
+        ax.bar(i, ci.median, yerr=err, color=palette[entry], capsize=4)
+    ax.set_xticks(range(len(groups)), [f"{k}\n{e}" for (k, e), _ in groups], fontsize=7, rotation=20)
+    ax.set_ylabel("test accuracy (median, 95% bootstrap interval)")
+    ax.set_ylim(0, 1)
+    ax.set_title("whole-network test accuracy")
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def cost_panel(ax, blocks: pd.DataFrame, nets: pd.DataFrame, palette: dict) -> None:
+    """Sample-forwards: all blocks summed (each block's median) against each network's median."""
+    column = "spent_sample_forwards"
+    bars = [(f"all blocks\n{e}", e, sum(ok_median(g[g["problem_key"] == k], column) for k in g["problem_key"].unique()))
+            for e, g in blocks.groupby("entry", sort=True)]
+    bars += [(f"{k}\n{e}", e, ok_median(g, column)) for (k, e), g in nets.groupby(["problem_key", "entry"], sort=True)]
+    for i, (_, entry, value) in enumerate(bars):
+        ax.bar(i, value, color=palette[entry])
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7, rotation=20)
+    ax.set_yscale("log")
+    ax.set_ylabel("sample-forwards spent (median over seeds)")
+    ax.set_title("training cost")
+    ax.grid(True, axis="y", alpha=0.3)

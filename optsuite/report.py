@@ -1,0 +1,101 @@
+"""A comparison report of a results store: every table in four formats, figures, and an index.
+
+Layout of the output folder::
+
+    report.md, report.html     every table and figure in one page, with the command that made it
+    tables/NAME.{md,csv,tex,html}
+    figures/NAME.{png,svg}
+"""
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import figures, tables
+from .equalcost import EQUAL_COSTS, equal_cost_table
+from .reach import reference, target_table
+from .results import Results
+from .summary import quality_table, rank_table, resolve_baseline, summarize
+from .tables import Table
+
+
+@dataclass
+class Section:
+    """A heading with its tables, figures (paths relative to the report folder) and notes."""
+
+    title: str
+    tables: list[Table] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def problem_section(results: Results, key: str, baseline: str | None, palette: dict, out: Path) -> Section:
+    section = Section(key, [quality_table(results, key, baseline)])
+    ref = reference(results, key)
+    if ref is None:
+        section.notes.append("no run of this problem recorded a trace: no target, equal-cost or anytime views")
+        return section
+    section.tables.append(target_table(results, key, ref))
+    section.tables += [t for t in (equal_cost_table(results, key, c) for c in EQUAL_COSTS) if t is not None]
+    figure_dir = out / "figures"
+    for paths in (figures.anytime_figure(results, key, palette, figure_dir),
+                  figures.ecdf_figure(results, key, ref, palette, figure_dir)):
+        section.figures.append(os.path.relpath(paths[0], out))
+    return section
+
+
+def build(results: Results, baseline: str | None, out: Path) -> list[Section]:
+    """All sections; figures are written under ``out/figures`` as they are made."""
+    baseline = resolve_baseline(results, baseline)
+    palette = figures.colours(results.entries())
+    overview = Section("Overview", [summarize(results.cells, baseline), rank_table(results)])
+    if baseline is None:
+        overview.notes.append("no paired tests: the store has no 'gd' runs and no --baseline was given")
+    sections = [overview] + [problem_section(results, key, baseline, palette, out) for key in results.problems()]
+    paths, note = figures.blocks_figure(results, palette, out / "figures")
+    sections.append(Section("NoProp per-block versus whole network",
+                            figures=[os.path.relpath(p, out) for p in paths if p.suffix == ".png"],
+                            notes=[note] if note else []))
+    return sections
+
+
+def markdown(sections: list[Section], header: list[str]) -> str:
+    lines = ["# Comparison report", "", *header, ""]
+    for s in sections:
+        lines += [f"## {s.title}", ""] + [f"_{n}_\n" for n in s.notes]
+        for t in s.tables:
+            lines += [tables.to_markdown(t), f"(also [CSV](tables/{t.name}.csv), [LaTeX](tables/{t.name}.tex))", ""]
+        lines += [f"![{Path(f).stem}]({f})\n" for f in s.figures]
+    return "\n".join(lines)
+
+
+def html_page(sections: list[Section], header: list[str]) -> str:
+    style = ("body{font-family:sans-serif;max-width:75em;margin:auto}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}.num{text-align:right}caption{font-weight:bold}"
+             "img{max-width:100%}")
+    parts = [f"<!doctype html><html><head><meta charset=utf-8><title>Comparison report</title><style>{style}</style>"
+             "</head><body><h1>Comparison report</h1>", *(f"<p>{html.escape(h)}</p>" for h in header)]
+    for s in sections:
+        parts += [f"<h2>{html.escape(s.title)}</h2>", *(f"<p><em>{html.escape(n)}</em></p>" for n in s.notes)]
+        parts += [tables.to_html(t) for t in s.tables]
+        parts += [f'<p><img src="{html.escape(f)}" alt="{html.escape(Path(f).stem)}"></p>' for f in s.figures]
+    return "\n".join(parts + ["</body></html>\n"])
+
+
+def write(results: Results, out: Path, baseline: str | None, command: str) -> list[Path]:
+    """Write the whole report under ``out``; returns the index files."""
+    out.mkdir(parents=True, exist_ok=True)
+    sections = build(results, baseline, out)
+    for s in sections:
+        for t in s.tables:
+            tables.write(t, out / "tables")
+    statuses = results.cells["status"].value_counts()
+    header = [f"Regenerate: `{command}`",
+              f"{len(results.cells)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}), "
+              f"{len(results.problems())} problems, {len(results.entries())} optimizers."]
+    index = [out / "report.md", out / "report.html"]
+    index[0].write_text(markdown(sections, header), encoding="utf-8")
+    index[1].write_text(html_page(sections, [h.replace("`", "") for h in header]), encoding="utf-8")
+    return index

@@ -1,0 +1,79 @@
+"""The written report: files in every format, figures, the blocks figure, and the CLI."""
+import pandas as pd
+import pytest
+
+from optsuite import figures, report
+from optsuite.cli import main
+from optsuite.results import Results
+from report_fixtures import cell, decaying, mixed_results
+
+
+def assert_figure(path_stem):
+    png, svg = path_stem.with_suffix(".png"), path_stem.with_suffix(".svg")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "<svg" in svg.read_text()[:1000] and svg.stat().st_size > 10_000
+
+
+def test_report_writes_every_table_and_figure_despite_failed_runs(tmp_path):
+    index = report.write(mixed_results(), tmp_path, None, "optsuite report STORE --out OUT")
+    md = index[0].read_text()
+    assert "Regenerate: `optsuite report STORE --out OUT`" in md and "1 failed" in md
+    assert "per-block versus whole-network figure skipped" in md
+    for problem in ("alpha", "beta"):
+        for kind in ("quality", "targets", "equal-sample-forwards", "equal-seconds"):
+            for ext in ("md", "csv", "tex", "html"):
+                assert (tmp_path / "tables" / f"{kind}-{problem}.{ext}").stat().st_size > 0
+        for kind in ("anytime", "ecdf"):
+            assert_figure(tmp_path / "figures" / f"{kind}-{problem}")
+            assert f"figures/{kind}-{problem}.png" in md
+    quality = pd.read_csv(tmp_path / "tables" / "quality-alpha.csv")
+    assert list(quality["ok runs"]) == ["1/4 (1 nan, 1 failed, 1 timeout)", "4/4"]
+    assert "<table>" in index[1].read_text()
+
+
+def test_blocks_figure_is_drawn_when_the_store_has_blocks_and_networks(tmp_path):
+    cells, traces = [], []
+    for label in ("gd", "cma"):
+        for seed in range(3):
+            for t in (1, 2, 3):
+                cells.append(cell("noprop-block", label, seed, args={"t": t}, test_loss=0.1 * t, train_loss=0.1 * t))
+            for net in ("noprop-net", "backprop-net"):
+                cells.append(cell(net, label, seed, test_accuracy=0.8 + 0.01 * seed, test_loss=0.5))
+    for row in cells:
+        traces += decaying(row["cell_id"], 0.7)
+    paths, note = figures.blocks_figure(Results(pd.DataFrame(cells), pd.DataFrame(traces)), figures.colours(["gd", "cma"]),
+                                        tmp_path)
+    assert note == "" and len(paths) == 2
+    assert_figure(paths[0].with_suffix(""))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "store"
+    assert main(["run", "-q", "-p", "sphere(dim=3)", "-o", "gd(lr=0.1)", "-o", "montecarlo", "-s", "2",
+                 "-b", "evaluations=100", "--out", str(out)]) == 0
+    return out
+
+
+def test_cli_report_prints_the_table_and_writes_the_report(store, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["report", str(store), "--out", str(tmp_path / "rep"), "--baseline", "montecarlo"]) == 0
+    captured = capsys.readouterr()
+    assert "gd(lr=0.1)" in captured.out and "vs montecarlo" in captured.out
+    assert "report:" in captured.err
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert f"optsuite report {store} --out {tmp_path / 'rep'} --baseline montecarlo" in md
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["report", "/no/such/store"], "no results store at /no/such/store"),
+    (["report", "EMPTY"], "holds no cells"),
+    (["report", "STORE", "--baseline", "adamw"], "baseline 'adamw' is not in the store"),
+])
+def test_cli_report_bad_input_exits_2_with_one_line(argv, needle, store, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    argv = [{"EMPTY": str(tmp_path / "empty"), "STORE": str(store)}.get(a, a) for a in argv]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1

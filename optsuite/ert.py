@@ -18,6 +18,12 @@ from .problem import Problem
 from .run import run
 
 
+def evaluations_to_targets(trace: list[dict[str, float]], targets: list[float]) -> list[float]:
+    """Evaluations ``[targets]`` at the first trace row whose ``best_loss`` is <= each target (inf: never)."""
+    frame = pd.DataFrame(trace, columns=["evaluations", "best_loss"])
+    return [float(h) for h in cost_to_reach(frame, "evaluations", targets)]
+
+
 @dataclass(frozen=True)
 class TargetRun:
     """One run read against targets: ``hits [targets]`` (evaluations, inf: missed), ``spent`` evaluations."""
@@ -32,8 +38,8 @@ def run_to_targets(problem: Problem, optimizer: Optimizer, seed: int, targets: l
                    max_evaluations: int) -> TargetRun:
     """Run until ``max_evaluations`` or the optimizer's own stop; a failed run keeps its trace's hits."""
     result = run(problem, optimizer, Budget(evaluations=max_evaluations), seed=seed)
-    hits = cost_to_reach(pd.DataFrame(result.trace, columns=["evaluations", "best_loss"]), "evaluations", targets)
-    return TargetRun([float(h) for h in hits], result.spent["evaluations"], result.status, result.error)
+    return TargetRun(evaluations_to_targets(result.trace, targets), result.spent["evaluations"], result.status,
+                     result.error)
 
 
 def expected_running_time(hits: list[float], spent: list[float]) -> float:

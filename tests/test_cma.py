@@ -5,26 +5,15 @@ import cma as pycma
 import pytest
 import torch
 
+from optsuite.ert import run_to_targets
 from optsuite.errors import UserError
 from optsuite.ledger import Budget
 from optsuite.optimizers.cma import pycma_seed
 from optsuite.optimizers.torch_cma import Strategy
+from optsuite.problems.synthetic import Ellipsoid, Sphere
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
-from optsuite.ert import run_to_targets
-from optsuite.problems.synthetic import Ellipsoid, Sphere
-
-
-class RecordingSphere(Sphere):
-    """A sphere that keeps every population it evaluates."""
-
-    def __init__(self, dim):
-        super().__init__(dim)
-        self.populations = []
-
-    def evaluate(self, params, draw):
-        self.populations.append(params.clone())
-        return super().evaluate(params, draw)
+from recording import RecordingSphere
 
 
 def first_population(name, seed, **hyper):

@@ -7,21 +7,9 @@ import torch
 from optsuite.errors import UserError
 from optsuite.ledger import Budget
 from optsuite.optimizers.snes import rank_utilities
-from optsuite.problems.synthetic import Sphere
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
-
-
-class RecordingSphere(Sphere):
-    """A sphere that keeps every population it evaluates."""
-
-    def __init__(self, dim):
-        super().__init__(dim)
-        self.populations = []
-
-    def evaluate(self, params, draw):
-        self.populations.append(params.clone())
-        return super().evaluate(params, draw)
+from recording import RecordingSphere
 
 
 @pytest.mark.parametrize("lam", [2, 7, 10, 24])

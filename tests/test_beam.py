@@ -6,24 +6,11 @@ from optsuite.errors import UserError
 from optsuite.ledger import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
-
-
-class Recording:
-    """A problem wrapper that keeps every population passed to ``evaluate``."""
-
-    def __init__(self, problem):
-        self.problem, self.populations = problem, []
-
-    def __getattr__(self, name):
-        return getattr(self.problem, name)
-
-    def evaluate(self, params, draw):
-        self.populations.append(params.clone())
-        return self.problem.evaluate(params, draw)
+from recording import RecordingSphere
 
 
 def test_one_call_per_step_re_evaluates_the_beam_with_its_children():
-    problem = Recording(PROBLEMS.create("sphere", dim=5))
+    problem = RecordingSphere(5)
     opt = OPTIMIZERS.create("beam", beam=3, children=2)
     opt.init(problem, seed=0)
     for step in range(4):

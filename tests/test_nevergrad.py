@@ -5,33 +5,21 @@ import torch
 
 from optsuite.errors import UserError
 from optsuite.ledger import Budget
-from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.optimizers._es import population_size
+from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
+from recording import RecordingSphere
 
 POPULAR = ["NGOpt", "CMA", "DE", "TwoPointsDE", "PSO", "OnePlusOne"]
 
 
-def counting_evaluations(problem):
-    """``problem`` with ``evaluate`` patched to record each call's population ``[P, dim]``."""
-    populations = []
-    original = problem.evaluate
-
-    def evaluate(params, draw):
-        populations.append(params.clone())
-        return original(params, draw)
-
-    problem.evaluate = evaluate
-    return problem, populations
-
-
 @pytest.mark.parametrize("name", POPULAR)
 def test_popular_optimizers_run_one_population_call_per_step(name):
-    problem, populations = counting_evaluations(PROBLEMS.create("sphere", dim=6))
+    problem = RecordingSphere(6)
     opt = OPTIMIZERS.create(f"nevergrad:{name}")
     result = run(problem, opt, Budget(steps=6), seed=0)
     assert result.status == "ok", result.error
-    assert len(populations) == 6 and all(p.shape == (opt.population, 6) for p in populations)
+    assert len(problem.populations) == 6 and all(p.shape == (opt.population, 6) for p in problem.populations)
     assert opt.population >= population_size(6, 0)  # or a wider CMA generation
     assert result.spent["evaluations"] == 6 * opt.population
     assert torch.isfinite(result.best).all() and result.best.dtype == torch.float64
@@ -47,10 +35,11 @@ def test_a_sequential_optimizer_asks_one_candidate_and_refuses_a_population():
 
 @pytest.mark.parametrize("name", ["PSO", "TwoPointsDE"])
 def test_bound_keeps_every_candidate_inside(name):
-    problem, populations = counting_evaluations(PROBLEMS.create("rastrigin", dim=5))
+    problem = RecordingSphere(5)
     result = run(problem, OPTIMIZERS.create(f"nevergrad:{name}", bound=0.75), Budget(steps=10), seed=0)
     assert result.status == "ok"
-    assert max(float(p.abs().max()) for p in populations) <= 0.75
+    assert float(problem.initial(0).abs().max()) > 0.75  # the start itself is clipped into the bounds
+    assert max(float(p.abs().max()) for p in problem.populations) <= 0.75
     assert float(result.best.abs().max()) <= 0.75
 
 

@@ -51,7 +51,7 @@ def test_crossover_mixes_two_members_within_their_range(kind):
     opt = OPTIMIZERS.create("beam", beam=2, children=50, crossover=kind)
     opt.init(PROBLEMS.create("sphere", dim=4), seed=0)
     opt.members = torch.stack([torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)])
-    mixed = opt.recombine(opt.members.repeat_interleave(50, 0))
+    mixed = opt.starting_points()
     mates = 1 - opt.members.repeat_interleave(50, 0)  # with two members, the mate is the other one
     if kind == "uniform":
         assert torch.all((mixed == 0) | (mixed == 1))

@@ -63,12 +63,16 @@ class BeamSearch(Optimizer):
         """``points [n, dim] + sigmas [n] * N(0, I)``."""
         return points + sigmas[:, None] * self.noise(*points.shape)
 
-    def recombine(self, parents: torch.Tensor) -> torch.Tensor:
-        """``parents [n, dim]`` (row j the j-th child's parent) crossed with random other members; -> ``[n, dim]``."""
-        k = self.members.shape[0]
+    def starting_points(self) -> torch.Tensor:
+        """Each child's point before mutation ``[k * m, dim]``, member by member.
+
+        The child's member itself, or with crossover, that member crossed with a random other one.
+        """
+        k, m = self.members.shape[0], self.hyper["children"]
+        parents = self.members.repeat_interleave(m, 0)
         if self.hyper["crossover"] == "none" or k == 1:
             return parents
-        own = torch.arange(k, device=self.device).repeat_interleave(self.hyper["children"])
+        own = torch.arange(k, device=self.device).repeat_interleave(m)
         mates = self.members[(own + 1 + torch.randint(k - 1, own.shape, generator=self.g, device=self.device)) % k]
         u = torch.rand(parents.shape, generator=self.g, device=self.device, dtype=self.dtype)
         if self.hyper["crossover"] == "uniform":
@@ -87,7 +91,7 @@ class BeamSearch(Optimizer):
     def step(self, problem, draw) -> StepInfo:
         k, m = self.members.shape[0], self.hyper["children"]
         sigmas = self.child_sigmas()
-        children = self.mutate(self.recombine(self.members.repeat_interleave(m, 0)), sigmas)
+        children = self.mutate(self.starting_points(), sigmas)
         losses = problem.evaluate(torch.cat([self.members, children]), draw)
         if self.hyper["adapt"] == "success":
             rate = (losses[k:].view(k, m) < losses[:k, None]).to(sigmas.dtype).mean(1)

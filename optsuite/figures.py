@@ -20,8 +20,9 @@ import pandas as pd  # noqa: E402
 
 from .anytime import COSTS, cost_to_reach, value_within  # noqa: E402
 from .reach import ECDF_PRECISIONS, Reference  # noqa: E402
-from .results import ACCURACY, Results, loss_metric, slug  # noqa: E402
+from .results import ACCURACY, Results, loss_metric, ok_runs, slug  # noqa: E402
 from .stats import bootstrap_median  # noqa: E402
+from .summary import interval  # noqa: E402
 
 GRID_POINTS = 200
 COST_UNITS = {"sample_forwards": "sample-forwards (samples through the model)", "seconds": "wall-clock seconds"}
@@ -53,10 +54,16 @@ def quantile_band(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return q[0], q[1], q[2]
 
 
+def log_grid(traces: list[pd.DataFrame], cost: str, margin: float = 1.0) -> np.ndarray:
+    """``[GRID_POINTS]`` log-spaced costs from the smallest positive trace cost / ``margin`` to the largest."""
+    spent = np.concatenate([t[cost].to_numpy(dtype=float) for t in traces if len(t)] + [np.array([])])
+    positive = spent[spent > 0] if (spent > 0).any() else np.array([1.0])
+    return np.geomspace(positive.min() / margin, max(positive.max(), positive.min() * 10), GRID_POINTS)
+
+
 def anytime_panel(ax, results: Results, problem: pd.DataFrame, cost: str, palette: dict) -> None:
     traces = {c: results.trace(c) for c in problem["cell_id"]}
-    spent = np.concatenate([t[cost].to_numpy(dtype=float) for t in traces.values() if len(t)])
-    grid = np.geomspace(max(spent[spent > 0].min(), 1e-12), spent.max(), GRID_POINTS)
+    grid = log_grid(list(traces.values()), cost)
     positive = True
     for entry, group in problem.groupby("entry", sort=True):
         runs = np.array([value_within(traces[c], cost, grid) for c in group["cell_id"]])
@@ -91,8 +98,7 @@ def ecdf_figure(results: Results, key: str, ref: Reference, palette: dict, folde
     traces = {c: results.trace(c) for c in problem["cell_id"]}
     hits = {entry: np.concatenate([cost_to_reach(traces[c], "sample_forwards", targets) for c in group["cell_id"]])
             for entry, group in problem.groupby("entry", sort=True)}
-    spent = np.concatenate([t["sample_forwards"].to_numpy(dtype=float) for t in traces.values() if len(t)])
-    grid = np.geomspace(max(spent[spent > 0].min() / 1.5, 1e-12), spent.max(), GRID_POINTS)
+    grid = log_grid(list(traces.values()), "sample_forwards", margin=1.5)
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
     for entry, h in hits.items():
         reached = (h[None, :] <= grid[:, None]).mean(1)
@@ -143,8 +149,7 @@ def blocks_figure(results: Results, palette: dict, folder: Path) -> tuple[list[P
 
 
 def ok_median(frame: pd.DataFrame, column: str) -> float:
-    values = frame.loc[frame["status"] == "ok", column].dropna() if column in frame else []
-    return float(np.median(values)) if len(values) else np.nan
+    return float(ok_runs(frame)[column].median()) if column in frame else np.nan
 
 
 def block_loss_panel(ax, blocks: pd.DataFrame, palette: dict) -> None:
@@ -164,8 +169,7 @@ def block_loss_panel(ax, blocks: pd.DataFrame, palette: dict) -> None:
 def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
     groups = list(nets.groupby(["problem_key", "entry"], sort=True))
     for i, ((key, entry), group) in enumerate(groups):
-        ci = bootstrap_median(group.loc[group["status"] == "ok", ACCURACY.column] if ACCURACY.column in group else [],
-                              seed=(key, entry))
+        ci = interval(group, ACCURACY, key) or bootstrap_median([])
         err = [[ci.median - ci.low], [ci.high - ci.median]] if np.isfinite(ci.low) else None
         ax.bar(i, ci.median, yerr=err, color=palette[entry], capsize=4)
     ax.set_xticks(range(len(groups)), [f"{k}\n{e}" for (k, e), _ in groups], fontsize=7, rotation=20)

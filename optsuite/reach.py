@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .anytime import COSTS, cost_to_reach
-from .results import TRAIN_LOSS, Results, has_metric, slug
+from .results import TRAIN_LOSS, Results, has_metric, ok_runs, slug
 from .stats import bootstrap_median
 from .tables import Table
 
@@ -48,7 +48,7 @@ def reference(results: Results, key: str) -> Reference | None:
     if not firsts:
         return None
     start = float(np.median(firsts))
-    ok = problem[problem["status"] == "ok"]
+    ok = ok_runs(problem)
     for name in REFERENCE_OPTIMIZERS if has_metric(ok, TRAIN_LOSS) else ():
         losses = ok.loc[ok["optimizer"] == name, TRAIN_LOSS.column].dropna()
         if len(losses):

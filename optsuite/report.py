@@ -17,7 +17,7 @@ from . import figures, tables
 from .equalcost import EQUAL_COSTS, equal_cost_table
 from .reach import reference, target_table
 from .results import Results
-from .summary import quality_table, rank_table, resolve_baseline, summarize
+from .summary import failures_table, quality_table, rank_table, resolve_baseline, summarize
 from .tables import Table
 
 
@@ -50,7 +50,8 @@ def build(results: Results, baseline: str | None, out: Path) -> list[Section]:
     """All sections; figures are written under ``out/figures`` as they are made."""
     baseline = resolve_baseline(results, baseline)
     palette = figures.colours(results.entries())
-    overview = Section("Overview", [summarize(results.cells, baseline), rank_table(results)])
+    failures = failures_table(results)
+    overview = Section("Overview", [summarize(results.cells, baseline), rank_table(results)] + ([failures] if failures.rows else []))
     if baseline is None:
         overview.notes.append("no paired tests: the store has no 'gd' runs and no --baseline was given")
     sections = [overview] + [problem_section(results, key, baseline, palette, out) for key in results.problems()]

@@ -51,6 +51,11 @@ def has_metric(cells: pd.DataFrame, metric: Metric) -> bool:
     return metric.column in cells and bool(np.isfinite(cells[metric.column].astype(float)).any())
 
 
+def ok_runs(cells: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose final metrics count: status "ok"."""
+    return cells[cells["status"] == "ok"]
+
+
 def loss_metric(cells: pd.DataFrame) -> Metric | None:
     """Test loss where the problem has a test split, else train loss."""
     return next((m for m in (TEST_LOSS, TRAIN_LOSS) if has_metric(cells, m)), None)

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .results import ACCURACY, TEST_LOSS, TRAIN_LOSS, Metric, Results, has_metric, loss_metric, primary_metric, slug
+from .results import (ACCURACY, TEST_LOSS, TRAIN_LOSS, Metric, Results, has_metric, loss_metric, ok_runs,
+                      primary_metric, slug)
 from .stats import PairedTest, bootstrap_median, ranks, wilcoxon_paired
 from .tables import Table, format_number, to_text
 
@@ -31,10 +32,6 @@ def resolve_baseline(results: Results, baseline: str | None) -> str | None:
     return baseline
 
 
-def ok(cells: pd.DataFrame) -> pd.DataFrame:
-    return cells[cells["status"] == "ok"]
-
-
 def success(group: pd.DataFrame) -> str:
     """``"5/5"``, or ``"3/5 (1 nan, 1 failed)"`` naming what went wrong."""
     bad = group.loc[group["status"] != "ok", "status"].value_counts()
@@ -46,11 +43,11 @@ def interval(group: pd.DataFrame, metric: Metric, key: str):
     """Median [95% CI] of ``metric`` over the group's ok runs; None when the problem lacks it."""
     if not has_metric(group, metric):
         return None
-    return bootstrap_median(ok(group)[metric.column], seed=(key, metric.column))
+    return bootstrap_median(ok_runs(group)[metric.column], seed=(key, metric.column))
 
 
 def by_seed(cells: pd.DataFrame, metric: Metric) -> pd.Series:
-    finite = ok(cells).dropna(subset=[metric.column])
+    finite = ok_runs(cells).dropna(subset=[metric.column])
     return finite.drop_duplicates("seed", keep="last").set_index("seed")[metric.column].astype(float)
 
 
@@ -87,7 +84,7 @@ def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]
         row = {"entry": entry, "success": success(group), "primary": primary,
                "loss_metric": loss_metric(problem), "test": None}
         row.update({m.column: interval(group, m, key) for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS)})
-        row.update({c: float(np.median(ok(group)[c])) if c in group and len(ok(group)) else None
+        row.update({c: float(np.median(ok_runs(group)[c])) if c in group and len(ok_runs(group)) else None
                     for c, _ in COST_COLUMNS})
         if baseline and primary and entry != baseline and len(baseline_cells(problem, baseline)):
             row["test"] = paired_test(problem, entry, baseline, primary)
@@ -127,7 +124,7 @@ def rank_table(results: Results) -> Table:
         metric = primary_metric(problem)
         if metric is None:
             continue
-        medians = ok(problem).groupby("entry")[metric.column].median().reindex(sorted(problem["entry"].unique()))
+        medians = ok_runs(problem).groupby("entry")[metric.column].median().reindex(sorted(problem["entry"].unique()))
         per_problem[key] = pd.Series(ranks(medians.to_numpy(), metric.higher_is_better), index=medians.index)
     frame = pd.DataFrame(per_problem)
     frame = frame.assign(mean=frame.mean(axis=1)).sort_values("mean") if len(frame) else frame
@@ -138,6 +135,15 @@ def rank_table(results: Results) -> Table:
              "train loss) among the optimizers run on each problem; ties share the mean rank; an "
              "optimizer with no ok run ranks last; the mean is over the problems the optimizer ran"]
     return Table("ranks", "Overall rank across problems", columns, body, notes)
+
+
+def failures_table(results: Results) -> Table:
+    """Every run whose status is not ok, with its recorded error."""
+    bad = results.cells[results.cells["status"] != "ok"].sort_values(["problem_key", "entry", "seed"])
+    body = [[r["problem_key"], r["entry"], int(r["seed"]), r["status"], r.get("error") or None]
+            for _, r in bad.iterrows()]
+    return Table("failures", "Runs that did not finish ok", ["problem", "optimizer", "seed", "status", "error"], body,
+                 ["these runs are left out of the final-quality medians and count as misses in the target tables"])
 
 
 def compact_cell(test: PairedTest | None, metric: Metric | None) -> str:

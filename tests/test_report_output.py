@@ -29,6 +29,9 @@ def test_report_writes_every_table_and_figure_despite_failed_runs(tmp_path):
     quality = pd.read_csv(tmp_path / "tables" / "quality-alpha.csv")
     assert list(quality["ok runs"]) == ["1/4 (1 nan, 1 failed, 1 timeout)", "4/4"]
     assert "<table>" in index[1].read_text()
+    failures = pd.read_csv(tmp_path / "tables" / "failures.csv", keep_default_na=False)  # status "nan" is text
+    assert sorted(failures["status"]) == ["failed", "failed", "nan", "nan", "timeout", "timeout"]
+    assert set(failures["error"]) == {"boom"}
 
 
 def test_blocks_figure_is_drawn_when_the_store_has_blocks_and_networks(tmp_path):

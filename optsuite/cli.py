@@ -96,7 +96,7 @@ def run_command(
     if matrix and (problem or optimizer or seeds is not None or budget):
         raise UserError("give a matrix file or -p/-o/-s/-b flags, not both")
     if matrix:
-        spec = load_matrix(matrix, local=backend != "dask")
+        spec = load_matrix(matrix, local=backend != "dask" and not dry_run)
     else:
         specs = lambda items, what: [(text, *parse_spec(text, what)) for text in items]
         spec = from_flags(specs(problem or ["least-squares"], "problem"), specs(optimizer or ["gd", "montecarlo"], "optimizer"),
@@ -118,7 +118,8 @@ def run_command(
     mode = "quiet" if quiet else "auto"
     cells = run_matrix(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode)
     typer.echo(format_table(summarize(cells)))
-    typer.echo(f"results: {store.path}", err=True)
+    if not quiet:
+        typer.echo(f"results: {store.path}", err=True)
 
 
 @app.command("report")

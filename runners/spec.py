@@ -162,7 +162,7 @@ def from_toml(data: dict[str, Any], source: str, base: Path, default_name: str, 
         m.add("unsupported", f"{unsupported!r} must be \"error\" or \"skip\"")
     problems = [parse_entry(t, f"problems[{i}]", "problem", m) for i, t in enumerate(tables(data, "problems", m))]
     optimizers = [parse_entry(t, f"optimizers[{i}]", "optimizer", m) for i, t in enumerate(tables(data, "optimizers", m))]
-    m.check()
+    problems, optimizers = [e for e in problems if e], [e for e in optimizers if e]
     matrix = expand(name, problems, optimizers, seeds, budgets, m, unsupported == "skip", local, "budgets")
     matrix.run, matrix.plugins = run, plugins
     return matrix
@@ -396,7 +396,8 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
 # -- expanding to cells ---------------------------------------------------------------------
 def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: list[int],
            budgets: list[dict[str, float]] | None, m: Mistakes, skip: bool, local: bool, budgets_at: str) -> Matrix:
-    """Check names, settings and builds, then expand to cells and refuse duplicates; raises all mistakes."""
+    """Check names and settings (reporting them with any mistakes already in ``m``), then builds,
+    then expand to cells and refuse duplicates; raises all mistakes of the first stage that has any."""
     for entry in [*problems, *optimizers]:
         check_entry(entry, m)
     m.check()
@@ -440,7 +441,7 @@ def listing(matrix: Matrix, statuses: dict[str, str]) -> Iterable[str]:
     for cell in matrix.cells:
         args = ",".join(f"{k}={v}" for k, v in cell.problem_args.items())
         problem = f"{cell.problem}({args})" if args else cell.problem
-        budget = ",".join(f"{k}={v:g}" for k, v in cell.budget.items()) or "default"
+        budget = ",".join(f"{k}={v}" for k, v in cell.budget.items()) or "default"
         yield f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
     for line in matrix.skipped:
         yield f"skipped {line}"

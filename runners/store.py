@@ -5,10 +5,11 @@ per step, tied to its cell row by ``run_id``. Only the driver process writes, on
 writer at a time (a lock file), and every write replaces a file atomically (write a
 temporary file, fsync, rename), so a crash never leaves a half-written table.
 
-``manifest.json`` lists, for each data file, the SHA-256 and row count of the versions
-a reader may find: the one just written and the one before it, since a crash between
-two renames legitimately leaves one file a version behind (``sha256`` null: the file did
-not exist yet). Anything else is corruption and is reported on one line, never merged.
+``manifest.json`` lists, for each data file, the SHA-256 and row count of the version a
+reader may find. While a write is under way it lists two (the new one and the one
+before, ``sha256`` null: no file yet), since a crash between two renames legitimately
+leaves one file a version behind. Anything else is corruption and is reported on one
+line, never merged.
 """
 from __future__ import annotations
 
@@ -156,21 +157,24 @@ class Store:
         return frame[~frame["cell_id"].isin(drop_ids)] if len(frame) else frame
 
     def _commit(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Write temporaries, publish the manifest naming old and new versions, then rename (traces first)."""
-        manifest = self.manifest()
-        written = {}
+        """Write temporaries; publish a manifest naming the old and new versions; rename (traces
+        first); then settle the manifest on the new versions alone."""
+        written, versions = {}, {}
         for name, frame in tables.items():
             buffer = io.BytesIO()
             frame.to_parquet(buffer, index=False)
             data = buffer.getvalue()
-            tmp = self._write_tmp(name, data)
-            written[name] = tmp
-            manifest[name] = [{"sha256": sha256(data), "rows": len(frame)}, self._on_disk[name]]
-        text = json.dumps({"format": 1, "files": manifest}, indent=1).encode()
-        os.replace(self._write_tmp(MANIFEST, text), self.path / MANIFEST)
+            written[name] = self._write_tmp(name, data)
+            versions[name] = {"sha256": sha256(data), "rows": len(frame)}
+        self._publish({name: [versions[name], self._on_disk[name]] for name in tables})
         for name in (TRACES, CELLS):
             os.replace(written[name], self.path / name)
-            self._on_disk[name] = manifest[name][0]
+        self._on_disk = versions
+        self._publish({name: [versions[name]] for name in tables})
+
+    def _publish(self, files: dict[str, list[dict[str, Any]]]) -> None:
+        text = json.dumps({"format": 1, "files": files}, indent=1).encode()
+        os.replace(self._write_tmp(MANIFEST, text), self.path / MANIFEST)
         directory = os.open(self.path, os.O_RDONLY)
         try:
             os.fsync(directory)

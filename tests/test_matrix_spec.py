@@ -1,0 +1,191 @@
+"""Matrix specs: expansion, and every mistake reported before anything runs, one line each with its location."""
+import textwrap
+
+import pytest
+
+from optsuite.cli import main
+from optsuite.errors import UserError
+from optsuite.runners.spec import load_matrix, packaged
+
+GOOD = """
+seeds = 2
+budgets = [{ steps = 20 }, { evaluations = 500 }]
+
+[[problems]]
+name = "sphere"
+grid = { dim = [3, 5] }
+
+[[problems]]
+name = "least-squares"
+settings = { batch_size = 32 }
+budgets = { steps = 10 }
+
+[[optimizers]]
+name = "gd"
+hyper = { algorithm = "sgd" }
+grid = { lr = [0.01, 0.1], momentum = [0.0, 0.9] }
+
+[[optimizers]]
+name = "analytic"
+"""
+
+
+def write(tmp_path, text, name="matrix.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def mistakes(tmp_path, text):
+    """The error lines of a spec, each checked to start with the file's path."""
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as info:
+        load_matrix(str(path))
+    lines = str(info.value).splitlines()
+    assert all(line.startswith(f"{path}: ") for line in lines)
+    return [line[len(f"{path}: "):] for line in lines]
+
+
+def test_grids_seeds_and_budgets_expand_to_every_cell_with_unsupported_pairs_skipped(tmp_path):
+    matrix = load_matrix(str(write(tmp_path, 'unsupported = "skip"\n' + GOOD)))
+    # sphere: 2 dims x 4 gd points x 2 budgets x 2 seeds; analytic cannot run on sphere.
+    # least-squares: own single budget: (4 gd points + analytic) x 2 seeds.
+    assert len(matrix.cells) == 2 * 4 * 2 * 2 + 5 * 2
+    assert len({c.cell_id for c in matrix.cells}) == len(matrix.cells)
+    lsq = [c for c in matrix.cells if c.problem == "least-squares"]
+    assert {c.optimizer for c in lsq} == {"gd", "analytic"} and all(c.budget == {"steps": 10} for c in lsq)
+    gd = {(c.hyper["lr"], c.hyper["momentum"]) for c in matrix.cells if c.optimizer == "gd"}
+    assert gd == {(0.01, 0.0), (0.01, 0.9), (0.1, 0.0), (0.1, 0.9)}
+    assert all(c.hyper["algorithm"] == "sgd" for c in matrix.cells if c.optimizer == "gd")
+    assert {c.problem_args["dim"] for c in matrix.cells if c.problem == "sphere"} == {3, 5}
+    assert len(matrix.skipped) == 2 and all("optimizers[1]" in s for s in matrix.skipped)
+
+
+def test_unsupported_pairs_are_mistakes_unless_skipped(tmp_path):
+    lines = mistakes(tmp_path, GOOD)
+    assert lines == [f"problems[0] (dim={d}) x optimizers[1]: optimizer 'analytic' needs a problem with a linear readout; "
+                     "'sphere' has none" for d in (3, 5)]
+
+
+def test_every_mistake_is_reported_at_once_with_its_location(tmp_path):
+    lines = mistakes(tmp_path, """
+        seeds = [0, 1, 1]
+        budgets = { evaluations = -5 }
+        colour = "blue"
+
+        [run]
+        jobs = 0
+
+        [[problems]]
+        name = "spheer"
+
+        [[problems]]
+        name = "sphere"
+        settings = { dim = "ten", colour = 3 }
+
+        [[optimizers]]
+        name = "gd"
+        hyper = { lr = "fast" }
+        grid = { momentum = [0.0, "lots"] }
+        """)
+    expected = [
+        "colour: unknown key",
+        "seeds[2]: seed 1 is listed twice",
+        "budgets[0]: budget evaluations=-5 must be positive",
+        "run.jobs: expected a positive integer, got 0",
+        "problems[0].name: unknown problem 'spheer'; known:",
+        "problems[1].settings.dim: expected an integer, got 'ten'",
+        "problems[1].settings.colour: problem 'sphere' has no setting 'colour'; known: dim, device",
+        "optimizers[0].hyper.lr: expected a number, got 'fast'",
+        "optimizers[0].grid.momentum[1]: expected a number, got 'lots'",
+    ]
+    assert len(lines) == len(expected)
+    for needle in expected:
+        assert any(line.startswith(needle) for line in lines), needle
+
+
+def test_bad_values_are_found_by_building_each_configuration(tmp_path):
+    lines = mistakes(tmp_path, """
+        [[problems]]
+        name = "sphere"
+        grid = { dim = [4, 0] }
+
+        [[optimizers]]
+        name = "montecarlo"
+        hyper = { population = 1 }
+        """)
+    assert len(lines) == 2
+    assert lines[0].startswith("optimizers[0]: montecarlo: population=1 must be at least 2")
+    assert lines[1].startswith("problems[0] (dim=0): problem 'sphere': dim=0 must be a positive integer")
+
+
+def test_duplicate_cells_name_both_entries(tmp_path):
+    lines = mistakes(tmp_path, """
+        [[problems]]
+        name = "sphere"
+
+        [[optimizers]]
+        name = "gd"
+        hyper = { lr = 0.1 }
+
+        [[optimizers]]
+        name = "gd"
+        grid = { lr = [0.01, 0.1] }
+        """)
+    assert lines == ["optimizers[1] (lr=0.1) repeats optimizers[0]: 1 duplicate cell: the same configuration twice"]
+
+
+def test_toml_syntax_error_is_one_line(tmp_path):
+    lines = mistakes(tmp_path, "[[problems]]\nname = sphere\n")
+    assert len(lines) == 1 and lines[0].startswith("TOML syntax error:") and "line 2" in lines[0]
+
+
+def test_packaged_matrices_resolve_by_name_and_validate():
+    assert {"default", "gpu"} <= set(packaged())
+    default = load_matrix("default")
+    assert default.name == "default" and len(default.cells) > 0
+    assert {c.seed for c in default.cells} == {0, 1, 2}
+    gpu = load_matrix("gpu", local=False)  # validated on the CPU; the GPU is the workers' business
+    assert all(c.device.startswith("cuda") for c in gpu.cells)
+
+
+def test_cli_reports_spec_mistakes_with_exit_code_2(tmp_path, capsys):
+    path = write(tmp_path, """
+        [[problems]]
+        name = "sphere"
+        [[optimizers]]
+        name = "gd"
+        hyper = { lrr = 0.1 }
+        [[optimizers]]
+        name = "nosuch"
+        """)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "Traceback" not in "".join(err)
+    assert err[0].startswith(f"error: {path}: optimizers[0].hyper.lrr: optimizer 'gd' has no hyperparameter 'lrr'; known:")
+    assert err[1].startswith(f"{path}: optimizers[1].name: unknown optimizer 'nosuch'")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "no-such-matrix"], "no matrix file 'no-such-matrix'"),
+    (["run", "default", "-p", "sphere"], "not both"),
+    (["run", "-p", "sphere", "-j", "0"], "jobs=0 must be at least 1"),
+    (["run", "-p", "sphere", "--backend", "mpi"], "unknown backend 'mpi'"),
+    (["run", "-p", "sphere(dim=ten)"], "-p sphere(dim=ten): dim: expected an integer, got 'ten'"),
+])
+def test_cli_input_mistakes(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+
+
+def test_dry_run_lists_cells_and_runs_nothing(tmp_path, capsys):
+    path = write(tmp_path, 'unsupported = "skip"\n' + GOOD)
+    store = tmp_path / "store"
+    assert main(["run", str(path), "--dry-run", "--out", str(store)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "matrix matrix: 42 cells, 0 stored"
+    cells = [line for line in lines if "seed=" in line]
+    assert len(cells) == 42 and all(line.endswith("  -") for line in cells)
+    assert sum(line.startswith("skipped ") for line in lines) == 2
+    assert not store.exists()

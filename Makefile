@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/optsuite run --out results/demo
+demo: $(STAMP)  # the default matrix with live progress, then its comparison table; rerunning resumes
+	$(BIN)/optsuite run default -j 2 --out results/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

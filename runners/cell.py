@@ -22,7 +22,6 @@ from optsuite.errors import UserError
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 
 PACKAGES = ("optsuite", "torch", "numpy", "cma", "nevergrad")
-STATUSES = ("ok", "nan", "failed", "timeout")  # "timeout": stopped or killed at the cell time limit
 
 
 @dataclass(frozen=True)

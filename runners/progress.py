@@ -6,6 +6,7 @@ cell is one line; ``--quiet`` shows nothing.
 """
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -14,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 def describe(row: dict[str, Any]) -> str:
-    """One line for a finished cell."""
-    text = f"{row['problem']} {row['label']} seed={row['seed']}: {row['status']}"
+    """One line for a finished cell: ``noprop-block(t=2) gd(lr=0.01) seed=0: ok``."""
+    args = ",".join(f"{k}={v}" for k, v in json.loads(row["problem_args"]).items())
+    text = f"{row['problem']}({args}) " if args else f"{row['problem']} "
+    text += f"{row['label']} seed={row['seed']}: {row['status']}"
     return text + (f" ({row['error']})" if row.get("error") else "")
 
 

@@ -141,6 +141,22 @@ def report_command(
         typer.echo(f"report: {index[0]}", err=True)
 
 
+@app.command("bench")
+def bench_command(
+    small: bool = typer.Option(False, "--small", help="CPU-friendly sizes that run in seconds"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)"),
+    precision: str = typer.Option("float32", "--precision", help="float32, tf32 or bf16"),
+    steps: bool = typer.Option(True, "--steps/--no-steps", help="time the optimizers' own step per generation"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed samples per median"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)"),
+) -> None:
+    """Population evaluation speed against a loop and vmap, and the optimizers' own step time."""
+    from optsuite.benchmarks.population_eval import benchmark
+
+    for line in benchmark(small, device, precision, steps, repeats, threads):
+        typer.echo(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit code 2 for bad input."""
     command = typer.main.get_command(app)

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -124,3 +126,57 @@ def test_population_mlp_is_differentiable():
 def test_bad_engine_settings_raise_user_errors(call):
     with pytest.raises(UserError):
         call()
+
+
+def test_bench_small_prints_rates_ratios_and_steps(capsys):
+    from optsuite.benchmarks import population_eval
+
+    assert population_eval.main(["--small", "--repeats", "1", "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if "ours/loop" in line)
+    assert lines[0].startswith("device: CPU") and "ours/vmap" in lines[header] and "TFLOP/s" in lines[header]
+    rows = [line.split() for line in lines[header + 1 : header + 5]]
+    assert [(r[0], r[1]) for r in rows] == [("32", "32"), ("32", "128"), ("256", "32"), ("256", "128")]
+    for r in rows:  # ours/loop and ours/vmap are the rates' ratios
+        ours, loop, vmap = float(r[3]), float(r[5]), float(r[6])
+        assert float(r[7]) == pytest.approx(ours / loop, rel=0.05, abs=0.01)
+        assert float(r[8]) == pytest.approx(ours / vmap, rel=0.05, abs=0.01)
+    errors = [line for line in lines if line.strip().startswith("H=")]
+    assert len(errors) == 2 and all("float32" in e and "bf16" in e for e in errors)
+    methods = [m.label for m in population_eval.STEP_METHODS]
+    for method in methods:  # timed or skipped with a reason, at both block sizes
+        assert sum(line.startswith(method + " ") for line in lines) == 2
+    assert any(line.startswith("check: batched >= loop in every row:") for line in lines)
+
+
+def test_bench_skips_pycma_when_it_is_missing(monkeypatch):
+    from optsuite.benchmarks import population_eval
+
+    monkeypatch.setitem(sys.modules, "cma", None)  # import cma raises ImportError
+    row = population_eval.step_row(population_eval.STEP_METHODS[1], 50, 8, 1, torch.device("cpu"))
+    assert row["skipped"].startswith("not available")
+
+
+@pytest.mark.parametrize("failure", [ImportError("No module named 'cma'"), UserError("unknown optimizer")])
+def test_bench_finds_an_optimizer_when_a_sibling_module_fails_to_import(monkeypatch, failure):
+    from optsuite.benchmarks import population_eval
+    from optsuite.registry import OPTIMIZERS
+
+    expected = OPTIMIZERS.get("torch-cma")
+
+    def broken(name):
+        raise failure
+
+    monkeypatch.setattr(OPTIMIZERS, "get", broken)
+    assert population_eval.registered("torch-cma") is expected
+
+
+BAD_BENCH_ARGS = [["--precision", "fp8"], ["--device", "tpu9"], ["--repeats", "0"], ["--threads", "-1"]]
+
+
+@pytest.mark.parametrize("args", BAD_BENCH_ARGS)
+def test_bench_command_rejects_bad_input_with_exit_code_2(args, capsys):
+    from optsuite.cli import main
+
+    assert main(["bench", "--small", *args]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

@@ -1,0 +1,1 @@
+"""Speed benchmarks; ``population_eval`` is also the ``optsuite bench`` command."""

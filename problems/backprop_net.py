@@ -1,0 +1,67 @@
+"""The ordinary baseline (``backprop-net``): an MLP classifier of a NoProp-DT network's size, trained end to end.
+
+x -> ``depth`` hidden Linear + SiLU layers (the mlp blocks' units) of ``width`` units
+-> logits; the loss is cross-entropy, so the error signal crosses every layer. ``width=None`` picks the
+smallest width whose parameter count reaches that of ``noprop-net`` with the same
+settings (T, hidden, block family, embedding), so the two compare at equal size.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from optsuite.engine import batched_linear, unpack
+from optsuite.errors import UserError
+from optsuite.registry import register_problem
+
+from .noprop_blocks import Layered, population_linear
+from .noprop_net import NoPropNet
+from .noprop_problem import ClassifierProblem, cross_entropy
+
+
+class MLPClassifier(Layered):
+    """``n_in`` -> ``depth`` x (Linear ``width`` + SiLU) -> Linear ``K``."""
+
+    def __init__(self, n_in: int, n_classes: int, depth: int, width: int) -> None:
+        sizes = [n_in] + [width] * depth + [n_classes]
+        self.layers = list(zip(sizes[:-1], sizes[1:]))
+        self.flops_per_sample = 2.0 * sum(i * o for i, o in self.layers)
+        self.floats_per_sample = 2 * depth * width + n_classes
+
+    def forward(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``params [P, dim]``, ``x [B, n_in]`` -> logits ``[P, B, K]``."""
+        weights = unpack(params, self.shapes)
+        h = population_linear(x, weights[0], weights[1])
+        for w, b in zip(weights[2::2], weights[3::2]):
+            h = batched_linear(F.silu(h), w, b)
+        return h
+
+
+@register_problem("backprop-net")
+class BackpropNet(ClassifierProblem):
+    """An MLP classifier as large as the NoProp-DT network, trained end to end with cross-entropy."""
+
+    def __init__(self, depth: int = 3, width: int | None = None, **settings) -> None:
+        self.check_settings(settings)
+        super().__init__(**settings)
+        for key, value in (("depth", depth), ("width", 1 if width is None else width)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"problem {self.name!r}: {key}={value!r} must be a positive integer")
+        n_in = self.data.n_features
+        if width is None:
+            target = NoPropNet(**settings).dim
+            width = next(w for w in range(1, 1 << 20) if MLPClassifier(n_in, self.n_classes, depth, w).dim >= target)
+        self.settings.update(depth=depth, width=width)
+        self.net = MLPClassifier(n_in, self.n_classes, depth, width)
+        self.dim = self.net.dim
+        self.flops_per_sample = self.net.flops_per_sample
+        self.floats_per_sample = self.net.floats_per_sample
+
+    def initial(self, seed: int) -> torch.Tensor:
+        return self.net.initial(seed, "mlp").to(self.device, self.dtype)
+
+    def predict(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward(params, x)
+
+    def loss(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, noise_seed: int) -> torch.Tensor:
+        return cross_entropy(self.predict(params, x), y)

@@ -1,0 +1,106 @@
+"""The local NoProp-DT problems: one block alone (``noprop-block``) and the head alone (``noprop-head``).
+
+Blocks never see each other in training, so the T block problems and the head problem
+of one network are independent: train them in any order, in parallel, with any
+optimizer, then assemble them with ``noprop-net``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from optsuite.errors import UserError
+from optsuite.problem import LinearReadout
+from optsuite.registry import register_problem
+
+from .noprop_blocks import LinearHead, RandomFeatureBlock
+from .noprop_problem import NoPropProblem, cross_entropy, squared_error
+
+HEAD_LOSSES = ("cross-entropy", "squared")
+
+
+def check_readout_settings(problem: NoPropProblem, ridge: float, readout_draws: int) -> None:
+    if not ridge >= 0:
+        raise UserError(f"problem {problem.name!r}: ridge={ridge!r} must be non-negative")
+    if isinstance(readout_draws, bool) or not isinstance(readout_draws, int) or readout_draws < 1:
+        raise UserError(f"problem {problem.name!r}: readout_draws={readout_draws!r} must be a positive integer")
+
+
+def penalty(params: torch.Tensor, ridge: float) -> torch.Tensor:
+    """ridge ||params||^2: ``[P, dim]`` -> ``[P]`` float64."""
+    return ridge * params.double().pow(2).sum(-1)
+
+
+@register_problem("noprop-block")
+class NoPropBlock(NoPropProblem):
+    """NoProp-DT block t alone: (T/2) eta (SNR(t) - SNR(t-1)) E||u_hat_t(x, z_{t-1}) - u_y||^2 (+ ridge ||params||^2).
+
+    z_{t-1} ~ q(z_{t-1} | y) is drawn from the step's noise seed. Random-feature blocks
+    have a linear readout: the training set streamed ``readout_draws`` times with fixed
+    noise, whose least-squares solve is this loss's exact optimum on those draws.
+    """
+
+    def __init__(self, t: int = 1, ridge: float = 0.0, readout_draws: int = 4, **settings) -> None:
+        self.check_settings(settings)
+        super().__init__(**settings)
+        check_readout_settings(self, ridge, readout_draws)
+        self.t, self.ridge, self.readout_draws = self.check_level(t), float(ridge), readout_draws
+        self.settings.update(t=t, ridge=ridge, readout_draws=readout_draws)
+        self.part = self.block(t)
+        self.dim = self.part.dim
+        self.flops_per_sample = self.part.flops_per_sample
+        self.floats_per_sample = self.part.floats_per_sample
+        self.weight = self.schedule.block_weight(t, self.eta)
+
+    def initial(self, seed: int) -> torch.Tensor:
+        return self.part.initial(seed, "block", self.t).to(self.device, self.dtype)
+
+    def loss(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, noise_seed: int) -> torch.Tensor:
+        u = self.embed[y]
+        u_hat = self.part.forward(params, x, self.noised(u, self.t - 1, noise_seed), self.embed)
+        return self.weight * (squared_error(u_hat, u) + penalty(params, self.ridge))
+
+    def linear_readout(self) -> LinearReadout | None:
+        if not isinstance(self.part, RandomFeatureBlock):
+            return None
+        return self.readout(self.t - 1, self.part.features, lambda y, u: u, self.readout_draws, self.ridge)
+
+
+@register_problem("noprop-head")
+class NoPropHead(NoPropProblem):
+    """The head p(y | z_T) alone, on z_T ~ q(z_T | y): cross-entropy, or squared error to one-hot labels.
+
+    ``loss="squared"`` (+ ridge ||params||^2) is least squares and has a linear readout,
+    so the whole NoProp pipeline can run without a gradient; the prediction is the
+    argmax of the same logits either way.
+    """
+
+    def __init__(self, loss: str = "cross-entropy", ridge: float = 0.0, readout_draws: int = 4, **settings) -> None:
+        self.check_settings(settings)
+        super().__init__(**settings)
+        check_readout_settings(self, ridge, readout_draws)
+        if loss not in HEAD_LOSSES:
+            raise UserError(f"problem {self.name!r}: loss {loss!r} unknown; known: {', '.join(HEAD_LOSSES)}")
+        self.head_loss, self.ridge, self.readout_draws = loss, float(ridge), readout_draws
+        self.settings.update(loss=loss, ridge=ridge, readout_draws=readout_draws)
+        self.part = LinearHead(self.d, self.n_classes)
+        self.dim = self.part.dim
+        self.flops_per_sample = self.part.flops_per_sample
+        self.floats_per_sample = self.part.floats_per_sample
+
+    def initial(self, seed: int) -> torch.Tensor:
+        return self.part.initial(seed, "head").to(self.device, self.dtype)
+
+    def one_hot(self, y: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y, self.n_classes).to(self.dtype)
+
+    def loss(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, noise_seed: int) -> torch.Tensor:
+        logits = self.part.forward(params, self.noised(self.embed[y], self.T, noise_seed))
+        if self.head_loss == "cross-entropy":
+            return cross_entropy(logits, y)
+        return squared_error(logits, self.one_hot(y)) + penalty(params, self.ridge)
+
+    def linear_readout(self) -> LinearReadout | None:
+        if self.head_loss != "squared":
+            return None
+        return self.readout(self.T, lambda x, z: z, lambda y, u: self.one_hot(y), self.readout_draws, self.ridge)

@@ -1,0 +1,122 @@
+"""The trainable parts of a NoProp-DT network, evaluated for a whole population at once.
+
+A block maps (x, z_{t-1}) to u_hat_t, the prediction of the label embedding:
+- ``mlp``: the paper's shape. An x path and a z path (Linear + SiLU each), a fused
+  Linear + SiLU on both, then logits -> softmax -> @ W_embed. SiLU rather than the
+  paper's ReLU keeps the loss smooth: block T's weight (~5e3) turns ReLU kinks into
+  jumps in the slope that finite differences and curvature-using optimizers trip on.
+- ``random-features``: a fixed random projection of [x; z] + bias, a ReLU, and a trained
+  linear readout to the embedding space; its loss is least squares in the readout.
+The head maps z_T to class logits with one Linear layer.
+
+Shapes: P candidates, B samples, ``n_in`` input features, ``d`` embedding dim, K classes.
+``z`` may be shared by every candidate ``[B, d]`` or per candidate ``[P, B, d]``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from optsuite.crn import generator
+from optsuite.engine import batched_linear, shared_linear, unpack
+from optsuite.errors import UserError
+
+
+def population_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``h [B, in]`` (shared) or ``[P, B, in]``, ``w [P, in, out]``, ``b [P, out]`` -> ``[P, B, out]``."""
+    return shared_linear(h, w, b) if h.dim() == 2 else batched_linear(h, w, b)
+
+
+class Layered:
+    """Parameters laid out as (weight ``[in, out]``, bias ``[out]``) per Linear layer, flattened in order."""
+
+    layers: list[tuple[int, int]]
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [s for n_in, n_out in self.layers for s in ((n_in, n_out), (n_out,))]
+
+    @property
+    def dim(self) -> int:
+        return sum(n_in * n_out + n_out for n_in, n_out in self.layers)
+
+    def initial(self, *keys: object) -> torch.Tensor:
+        """``[dim]`` float32: PyTorch's default Linear init, U(-1/sqrt(in), 1/sqrt(in)), seeded by ``keys``."""
+        g = generator(*keys, "linear-init")
+        parts = []
+        for n_in, n_out in self.layers:
+            bound = 1.0 / math.sqrt(n_in)
+            parts.append((torch.rand(n_in * n_out + n_out, generator=g) * 2 - 1) * bound)
+        return torch.cat(parts)
+
+
+class MLPBlock(Layered):
+    """The paper's block shape (SiLU units): x path, z path, fused layer, logits -> softmax -> @ W_embed."""
+
+    def __init__(self, n_in: int, d: int, n_classes: int, hidden: int) -> None:
+        self.layers = [(n_in, hidden), (d, hidden), (2 * hidden, hidden), (hidden, n_classes)]
+        self.flops_per_sample = 2.0 * (sum(i * o for i, o in self.layers) + n_classes * d)
+        self.floats_per_sample = 4 * hidden + 2 * n_classes + d
+
+    def forward(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+        """``params [P, dim]``, ``x [B, n_in]``, ``z``, ``embed [K, d]`` or ``[P, K, d]`` -> u_hat ``[P, B, d]``."""
+        wx, bx, wz, bz, wf, bf, wo, bo = unpack(params, self.shapes)
+        hx = F.silu(shared_linear(x, wx, bx))
+        hz = F.silu(population_linear(z, wz, bz))
+        h = F.silu(batched_linear(torch.cat([hx, hz], -1), wf, bf))
+        return torch.softmax(batched_linear(h, wo, bo), -1) @ embed
+
+
+class RandomFeatureBlock(Layered):
+    """relu([x; z] @ R + c) ``[.., F]`` with R, c fixed (seeded), then a trained Linear readout to ``d``.
+
+    R's x rows are N(0, 1/n_in) and its z rows N(0, 1/d); c ~ N(0, 1).
+    """
+
+    def __init__(self, n_in: int, d: int, n_classes: int, hidden: int, seed: int, t: int,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        g = generator(seed, t, "random-features")
+        fixed = (torch.randn(n_in, hidden, generator=g) / math.sqrt(n_in),
+                 torch.randn(d, hidden, generator=g) / math.sqrt(d), torch.randn(hidden, generator=g))
+        self.r_x, self.r_z, self.c = (v.to(device, dtype) for v in fixed)
+        self.layers = [(hidden, d)]
+        self.flops_per_sample = 2.0 * (n_in + d + d) * hidden
+        self.floats_per_sample = hidden + d
+
+    def features(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``x [B, n_in]``, ``z [B, d]`` or ``[P, B, d]`` -> phi ``[B, F]`` or ``[P, B, F]``."""
+        return torch.relu(x @ self.r_x + z @ self.r_z + self.c)
+
+    def forward(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+        """``params [P, dim]`` -> u_hat ``[P, B, d]``; ``embed`` is unused (the readout targets u directly)."""
+        w, b = unpack(params, self.shapes)
+        return population_linear(self.features(x, z), w, b)
+
+
+class LinearHead(Layered):
+    """p(y | z_T): logits = z_T W + b."""
+
+    def __init__(self, d: int, n_classes: int) -> None:
+        self.layers = [(d, n_classes)]
+        self.flops_per_sample = 2.0 * d * n_classes
+        self.floats_per_sample = n_classes
+
+    def forward(self, params: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``params [P, dim]``, ``z [B, d]`` or ``[P, B, d]`` -> logits ``[P, B, K]``."""
+        w, b = unpack(params, self.shapes)
+        return population_linear(z, w, b)
+
+
+BLOCKS = ("mlp", "random-features")
+
+
+def make_block(kind: str, n_in: int, d: int, n_classes: int, hidden: int, feature_seed: int, t: int,
+               device: torch.device, dtype: torch.dtype):
+    """Block ``t`` of family ``kind``; random features are seeded by (``feature_seed``, t)."""
+    if kind == "mlp":
+        return MLPBlock(n_in, d, n_classes, hidden)
+    if kind == "random-features":
+        return RandomFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype)
+    raise UserError(f"unknown block family {kind!r}; known: {', '.join(BLOCKS)}")

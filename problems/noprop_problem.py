@@ -1,0 +1,161 @@
+"""What every NoProp-DT problem shares: data, noise schedule, class embedding, block family, noise draws.
+
+A step's loss sees the minibatch of its draw and, for every level t, the noise of
+z_t ~ q(z_t | y) seeded by (draw.noise_seed, t): a block problem, the head problem and
+the whole network see the same noise for the same draw. ``metrics`` evaluates the full
+train and test splits with a fixed noise seed.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from optsuite.crn import derive_seed, generator
+from optsuite.engine import chunked
+from optsuite.errors import UserError
+from optsuite.problem import Draw, LinearReadout, Problem
+from optsuite.registry import check_kwargs
+
+from .datasets import load_dataset
+from .noprop_blocks import make_block
+from .noprop_embedding import initial_embedding
+from .noprop_schedule import NoiseSchedule
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class NoPropProblem(Problem):
+    """Base of the NoProp-DT problems. Subclasses set ``dim``, ``flops_per_sample``,
+    ``floats_per_sample`` and implement ``initial`` and ``loss``.
+
+    Settings: ``dataset``, ``data_root``, ``data_seed`` (the split), ``block`` family,
+    ``T`` blocks, ``embedding``, ``hidden`` units (features for random-features),
+    ``eta``, ``batch_size``, ``embed_seed`` (learned embedding init), ``feature_seed``
+    (random projections), ``device``, ``dtype``. An unknown block family is refused
+    when a subclass builds its blocks.
+    """
+
+    floats_per_sample: int = 1
+
+    def __init__(self, dataset: str = "digits", data_root: str | None = None, data_seed: int = 0,
+                 block: str = "mlp", T: int = 10, embedding: str = "one-hot", hidden: int = 64,
+                 eta: float = 0.1, batch_size: int = 128, embed_seed: int = 0, feature_seed: int = 0,
+                 device: str = "cpu", dtype: str = "float32") -> None:
+        self.settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        for key in ("T", "hidden", "batch_size"):
+            if isinstance(self.settings[key], bool) or not isinstance(self.settings[key], int) or self.settings[key] < 1:
+                raise UserError(f"problem {self.name!r}: {key}={self.settings[key]!r} must be a positive integer")
+        if not eta > 0:
+            raise UserError(f"problem {self.name!r}: eta={eta!r} must be positive")
+        if dtype not in DTYPES:
+            raise UserError(f"problem {self.name!r}: dtype {dtype!r} unknown; known: {', '.join(DTYPES)}")
+        self.device, self.dtype = torch.device(device), DTYPES[dtype]
+        self.data = load_dataset(dataset, data_root, data_seed).to(self.device)
+        self.embed = initial_embedding(embedding, self.data, embed_seed).to(self.dtype)
+        self.schedule = NoiseSchedule.cosine(T)
+        self.T, self.eta, self.batch_size = T, float(eta), batch_size
+        self.n_train = int(self.data.x_train.shape[0])
+        self.n_classes, self.d = self.data.n_classes, int(self.embed.shape[1])
+
+    @classmethod
+    def check_settings(cls, settings: dict) -> None:
+        """Refuse names that are not base settings, on one line."""
+        check_kwargs(f"problem {cls.name!r}", NoPropProblem, settings)
+
+    def block(self, t: int):
+        """Block ``t`` (1..T) of the configured family."""
+        s = self.settings
+        return make_block(s["block"], self.data.n_features, self.d, self.n_classes, s["hidden"],
+                          s["feature_seed"], t, self.device, self.dtype)
+
+    def check_level(self, t: object) -> int:
+        if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.T:
+            raise UserError(f"problem {self.name!r}: t={t!r} must be an integer in 1..T={self.T}")
+        return t
+
+    # -- data and noise ------------------------------------------------------------
+    def rows(self, x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor | None = None):
+        """``(x [B, n_in], y [B])`` in the problem's dtype, optionally the ``indices`` rows."""
+        if indices is not None:
+            indices = indices.to(self.device)
+            x, y = x[indices], y[indices]
+        return x.to(self.dtype), y
+
+    def noised(self, u: torch.Tensor, t: int, noise_seed: int) -> torch.Tensor:
+        """z_t ~ q(z_t | y) for ``u [B, d]`` or ``[P, B, d]``; the noise ``[B, d]`` depends on (noise_seed, t) only."""
+        return self.schedule.noised(u, t, self.gaussian(u.shape[-2], noise_seed, "z", t))
+
+    def gaussian(self, n: int, *keys: object) -> torch.Tensor:
+        """``[n, d]`` standard normal noise seeded by ``keys``; drawn in float32, so every dtype sees the same numbers."""
+        g = generator(*keys, device=self.device)
+        return torch.randn(n, self.d, generator=g, device=self.device).to(self.dtype)
+
+    # -- losses ----------------------------------------------------------------------
+    def loss(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, noise_seed: int) -> torch.Tensor:
+        """``params [P, dim]`` on rows ``x [B, n_in]``, ``y [B]`` with noise ``noise_seed`` -> ``[P]``."""
+        raise NotImplementedError
+
+    def evaluate(self, params: torch.Tensor, draw: Draw) -> torch.Tensor:
+        x, y = self.rows(self.data.x_train, self.data.y_train, draw.indices)
+        per_candidate = x.shape[0] * self.floats_per_sample * params.element_size() * 2
+        return chunked(lambda p: self.loss(p, x, y, draw.noise_seed), params, per_candidate)
+
+    def metrics(self, params: torch.Tensor) -> dict[str, float]:
+        """Full train and test loss with fixed noise."""
+        d = self.data
+        splits = {"train": (d.x_train, d.y_train), "test": (d.x_test, d.y_test)}
+        with torch.no_grad():
+            return {f"{name}_loss": float(self.loss(params[None], *self.rows(x, y), derive_seed("metrics", name))[0])
+                    for name, (x, y) in splits.items()}
+
+    def readout(self, t: int, features, targets, draws: int, ridge: float) -> LinearReadout:
+        """The least-squares form: rows ``[features(x, z_t), 1]`` -> ``targets(y, u_y)``, streamed over the
+        training set ``draws`` times, each with its own fixed noise of z_t.
+
+        ``features(x [n, n_in], z [n, d]) -> [n, f]``; the packed readout is (W ``[f, k]``, bias ``[k]``).
+        """
+        d = self.data
+
+        def batches(chunk: int = 1024):
+            for r in range(draws):
+                for i in range(0, self.n_train, chunk):
+                    x, y = self.rows(d.x_train[i : i + chunk], d.y_train[i : i + chunk])
+                    u = self.embed[y]
+                    phi = features(x, self.noised(u, t, derive_seed("readout", r, i)))
+                    yield torch.cat([phi, torch.ones_like(phi[:, :1])], 1), targets(y, u)
+
+        pack = lambda w: torch.cat([w[:-1].reshape(-1), w[-1]]).to(self.dtype)
+        return LinearReadout(batches, pack, ridge, flops_per_sample=self.flops_per_sample)
+
+    def describe(self) -> dict[str, object]:
+        return {"problem": self.name, "dim": self.dim, **self.settings}
+
+
+class ClassifierProblem(NoPropProblem):
+    """A whole network: ``predict`` gives class logits, ``metrics`` adds the test accuracy."""
+
+    def predict(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[P, B, K]`` of ``params [P, dim]`` on ``x [B, n_in]``."""
+        raise NotImplementedError
+
+    def metrics(self, params: torch.Tensor) -> dict[str, float]:
+        """Full train and test loss, and the test accuracy of the network."""
+        x, y = self.rows(self.data.x_test, self.data.y_test)
+        with torch.no_grad():
+            accuracy = self.predict(params[None], x)[0].argmax(-1).eq(y).double().mean()
+        return {**super().metrics(params), "test_accuracy": float(accuracy)}
+
+
+def squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over samples of ||pred - target||^2: ``pred [P, B, k]``, ``target [B, k]`` or ``[P, B, k]`` -> ``[P]`` float64.
+
+    Accumulated in float64: block T's weight (~5e3 at T = 10) would otherwise scale
+    float32 rounding up to differences an optimizer must resolve.
+    """
+    return ((pred.double() - target.double()) ** 2).sum(-1).mean(-1)
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy: ``logits [P, B, K]``, ``y [B]`` -> ``[P]`` float64."""
+    P, B, K = logits.shape
+    return F.cross_entropy(logits.reshape(P * B, K).double(), y.repeat(P), reduction="none").reshape(P, B).mean(-1)

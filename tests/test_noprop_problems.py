@@ -1,0 +1,159 @@
+"""NoProp-DT problems: settings, batched evaluation, shared noise, the objective's parts, readouts, embeddings."""
+import pytest
+import torch
+
+from optsuite.engine import unpack
+from optsuite.errors import UserError
+from optsuite.ledger import Budget
+from optsuite.problems.noprop_blocks import population_linear
+from optsuite.registry import OPTIMIZERS, PROBLEMS
+from optsuite.run import run
+
+SMALL = {"T": 3, "hidden": 8}
+
+
+def population(problem, n, scale=0.1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return problem.initial(seed) + scale * torch.randn(n, problem.dim, generator=g)
+
+
+@pytest.mark.parametrize("name,settings", [
+    ("noprop-block", {"t": 3, "block": "random-features", "hidden": 32}),
+    ("noprop-block", {"t": 2, "embedding": "learned"}),
+    ("noprop-head", {"loss": "squared", "embedding": "prototype"}),
+    ("noprop-net", {"embedding": "learned"}),
+    ("noprop-net", {"embedding": "prototype", "block": "random-features"}),
+    ("backprop-net", {"depth": 2}),
+])
+def test_batched_evaluation_equals_a_loop_and_is_deterministic(name, settings):
+    problem = PROBLEMS.create(name, **{**SMALL, **settings})
+    pop, draw = population(problem, 4), problem.draw(3, 7)
+    batched = problem.evaluate(pop, draw)
+    looped = torch.cat([problem.evaluate(pop[i : i + 1], draw) for i in range(4)])
+    assert torch.allclose(batched, looped, rtol=1e-5, atol=1e-6)
+    assert torch.equal(batched, problem.evaluate(pop, draw))
+
+
+def test_the_draws_noise_changes_the_block_loss():
+    problem = PROBLEMS.create("noprop-block", t=2, **SMALL)
+    x = problem.initial(0)[None]
+    a, b = problem.draw(0, 0), problem.draw(0, 0)
+    other_noise = type(a)(a.step, a.seed, a.indices, a.noise_seed + 1)
+    assert torch.equal(problem.evaluate(x, a), problem.evaluate(x, b))
+    assert not torch.equal(problem.evaluate(x, a), problem.evaluate(x, other_noise))
+
+
+@pytest.mark.parametrize("block", ["mlp", "random-features"])
+def test_network_objective_is_the_sum_of_block_head_and_kl_terms(block):
+    """The net on a draw equals its T block problems plus the head problem on the same draw, plus the KL term."""
+    settings = {**SMALL, "block": block}
+    net = PROBLEMS.create("noprop-net", **settings)
+    blocks = [PROBLEMS.create("noprop-block", t=t, **settings) for t in range(1, 4)]
+    head = PROBLEMS.create("noprop-head", **settings)
+    parts = [population(p, 1, seed=t)[0] for t, p in enumerate([*blocks, head])]
+    draw = net.draw(2, 5)
+    local = sum(float(p.evaluate(w[None], draw)[0]) for p, w in zip([*blocks, head], parts))
+    kl = float(net.schedule.kl_to_standard_normal(torch.eye(10, dtype=torch.float64)[0]))  # one-hot: the same for every y
+    total = float(net.evaluate(net.assemble(parts[:-1], parts[-1])[None], draw)[0])
+    assert total == pytest.approx(local + kl, rel=1e-6)
+
+
+def test_net_starts_where_its_parts_start():
+    net = PROBLEMS.create("noprop-net", **SMALL)
+    blocks = [PROBLEMS.create("noprop-block", t=t, **SMALL).initial(4) for t in range(1, 4)]
+    head = PROBLEMS.create("noprop-head", **SMALL).initial(4)
+    assert torch.equal(net.initial(4), net.assemble(blocks, head))
+
+
+@pytest.mark.parametrize("t", [1, 3])
+def test_gradient_descent_lowers_a_block_loss(t):
+    problem = PROBLEMS.create("noprop-block", t=t, **SMALL)
+    start = problem.metrics(problem.initial(0))["train_loss"]
+    result = run(problem, OPTIMIZERS.create("gd", lr=1e-2), Budget(steps=60))
+    assert result.status == "ok" and result.metrics["train_loss"] < 0.5 * start
+
+
+def test_random_feature_readout_packs_into_the_blocks_parameters():
+    problem = PROBLEMS.create("noprop-block", t=2, block="random-features", hidden=16, T=3)
+    readout = problem.linear_readout()
+    phi, u = next(readout.batches())
+    assert phi.shape == (1024, 17) and u.shape == (1024, 10) and torch.all(phi[:, -1] == 1)
+    w = torch.randn(17, 10, generator=torch.Generator().manual_seed(0))
+    packed = readout.pack(w)
+    assert packed.shape == (problem.dim,)
+    via_block = population_linear(phi[:, :-1], *unpack(packed[None], problem.part.shapes))[0]
+    assert torch.allclose(via_block, phi @ w, atol=1e-5)
+    rows = sum(p.shape[0] for p, _ in readout.batches())
+    assert rows == problem.readout_draws * problem.n_train
+    assert PROBLEMS.create("noprop-block", **SMALL).linear_readout() is None
+
+
+def test_analytic_solve_of_a_random_feature_block_beats_gradient_descent():
+    settings = {"t": 3, "T": 3, "block": "random-features", "hidden": 64, "ridge": 1e-3}
+    problem = PROBLEMS.create("noprop-block", **settings)
+    exact = run(problem, OPTIMIZERS.create("analytic"), Budget(steps=1))
+    gd = run(problem, OPTIMIZERS.create("gd", lr=1e-2), Budget(steps=50))
+    start = problem.metrics(problem.initial(0))["train_loss"]
+    assert exact.metrics["train_loss"] < gd.metrics["train_loss"] < start
+
+
+def test_squared_head_has_a_closed_form_and_cross_entropy_head_has_none():
+    assert PROBLEMS.create("noprop-head", loss="cross-entropy", **SMALL).linear_readout() is None
+    head = PROBLEMS.create("noprop-head", loss="squared", **SMALL)
+    result = run(head, OPTIMIZERS.create("analytic"), Budget(steps=1))
+    # z_T is the one-hot label plus noise of std 0.01: the closed form is nearly exact
+    assert result.metrics["test_loss"] < 0.01
+
+
+def test_embeddings():
+    one_hot = PROBLEMS.create("noprop-block", **SMALL)
+    assert torch.equal(one_hot.embed, torch.eye(10))
+    learned = PROBLEMS.create("noprop-block", embedding="learned", **SMALL)
+    assert learned.embed.shape == (10, 20) and learned.d == 20
+    assert torch.equal(learned.embed, PROBLEMS.create("noprop-block", embedding="learned", **SMALL).embed)
+    proto = PROBLEMS.create("noprop-block", embedding="prototype", **SMALL)
+    data = proto.data
+    assert proto.embed.shape == (10, 64)
+    assert torch.allclose(proto.embed[3], data.x_train[data.y_train == 3].mean(0), atol=1e-5)
+    net = PROBLEMS.create("noprop-net", embedding="learned", **SMALL)
+    assert net.dim == sum(PROBLEMS.create("noprop-block", t=t, embedding="learned", **SMALL).dim for t in (1, 2, 3)) \
+        + 20 * 10 + 10 + 200  # head [20, 10] + bias, and the learned W_embed
+
+
+def test_backprop_net_matches_the_noprop_network_in_size():
+    for settings in (SMALL, {"T": 2, "hidden": 32, "embedding": "learned"}):
+        net, bp = PROBLEMS.create("noprop-net", **settings), PROBLEMS.create("backprop-net", **settings)
+        smaller = PROBLEMS.create("backprop-net", width=bp.settings["width"] - 1, **settings)
+        assert smaller.dim < net.dim <= bp.dim
+
+
+def test_network_metrics_report_test_accuracy():
+    for name in ("noprop-net", "backprop-net"):
+        problem = PROBLEMS.create(name, **SMALL)
+        metrics = problem.metrics(problem.initial(0))
+        assert set(metrics) == {"train_loss", "test_loss", "test_accuracy"} and 0 <= metrics["test_accuracy"] <= 1
+
+
+def test_float64_problems_see_the_same_noise():
+    a, b = PROBLEMS.create("noprop-block", t=3, **SMALL), PROBLEMS.create("noprop-block", t=3, dtype="float64", **SMALL)
+    x, draw = a.initial(0), a.draw(0, 0)
+    assert float(b.evaluate(x.double()[None], draw)[0]) == pytest.approx(float(a.evaluate(x[None], draw)[0]), rel=1e-5)
+
+
+@pytest.mark.parametrize("name,settings,message", [
+    ("noprop-block", {"t": 0}, "t=0 must be an integer in 1..T=10"),
+    ("noprop-block", {"t": 11}, "t=11 must be an integer in 1..T=10"),
+    ("noprop-block", {"block": "transformer"}, "unknown block family 'transformer'; known: mlp, random-features"),
+    ("noprop-net", {"embedding": "fancy"}, "unknown embedding 'fancy'; known: one-hot, learned, prototype"),
+    ("noprop-head", {"loss": "hinge"}, "loss 'hinge' unknown"),
+    ("noprop-block", {"hidden": 0}, "hidden=0 must be a positive integer"),
+    ("noprop-block", {"ridge": -1.0}, "ridge=-1.0 must be non-negative"),
+    ("noprop-net", {"eta": 0}, "eta=0 must be positive"),
+    ("noprop-net", {"dtype": "float16"}, "dtype 'float16' unknown"),
+    ("noprop-net", {"colour": 1}, "has no setting 'colour'"),
+    ("backprop-net", {"depth": 0}, "depth=0 must be a positive integer"),
+    ("noprop-net", {"dataset": "mnist"}, "needs data_root"),
+])
+def test_bad_settings_are_user_errors(name, settings, message):
+    with pytest.raises(UserError, match=message):
+        PROBLEMS.create(name, **settings)

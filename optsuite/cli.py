@@ -67,6 +67,28 @@ def list_command(what: str = typer.Argument("all", help="optimizers, problems or
                 typer.echo(f"  {n.ljust(width)}  {desc}")
 
 
+@app.command("noprop")
+def noprop_command(
+    optimizer: str = typer.Option("gd", "--optimizer", "-o", help="NAME or NAME(key=value,...) for every block and the head"),
+    setting: list[str] = typer.Option([], "--set", help="network setting KEY=VALUE (dataset, block, T, embedding, hidden, ridge, ...); repeatable"),
+    budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE per part, repeatable (default: the optimizer's)"),
+    seeds: int = typer.Option(1, "--seeds", "-s", help="run seeds 0..N-1; data_seed follows the seed unless set"),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
+) -> None:
+    """Train a NoProp-DT network part by part (T blocks and the head), print its test accuracy and total cost."""
+    from optsuite.ledger import Budget
+    from optsuite.runners.noprop_pipeline import summary_lines, train_noprop
+
+    if seeds < 1:
+        raise UserError(f"--seeds {seeds} must be at least 1")
+    name, hyper = parse_spec(optimizer, "optimizer")
+    settings = parse_pairs(setting, "--set")
+    limits = Budget.parse(budget).as_dict() if budget else None
+    results = [train_noprop({"data_seed": s, **settings}, name, hyper, limits, s, jobs) for s in range(seeds)]
+    for line in summary_lines(results):
+        typer.echo(line)
+
+
 @app.command("run")
 def run_command(
     matrix: Optional[str] = typer.Argument(None, help="a matrix spec (TOML) file, or a packaged matrix: default, gpu"),

@@ -2,7 +2,8 @@
 
 For problems with a known optimum (synthetic functions, BBOB's f - f_opt), targets
 are absolute losses such as 1e-8. A run hits target t at the first step whose best
-loss is <= t; evaluations count whole generations.
+loss is <= t; evaluations count whole generations. As in COCO, a run stops at its
+final (smallest) target.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pandas as pd
 
 from .anytime import cost_to_reach
 from .ledger import Budget
-from .optimizer import Optimizer
-from .problem import Problem
+from .optimizer import Optimizer, StepInfo
+from .problem import Draw, Problem
+from .registry import OPTIMIZERS, PROBLEMS
 from .run import run
 
 
@@ -34,12 +36,43 @@ class TargetRun:
     error: str | None = None
 
 
+class StopAtTarget(Optimizer):
+    """``optimizer`` unchanged, except that it also reports done once a step's loss is <= ``target``."""
+
+    def __init__(self, optimizer: Optimizer, target: float) -> None:
+        self.inner, self.target = optimizer, target
+        self.name, self.hyper = optimizer.name, optimizer.hyper
+
+    def supports(self, problem: Problem) -> str | None:
+        return self.inner.supports(problem)
+
+    def init(self, problem: Problem, seed: int) -> None:
+        self.inner.init(problem, seed)
+
+    def step(self, problem: Problem, draw: Draw) -> StepInfo:
+        info = self.inner.step(problem, draw)
+        return StepInfo(info.loss, info.done or info.loss <= self.target)
+
+    def best(self):
+        return self.inner.best()
+
+
 def run_to_targets(problem: Problem, optimizer: Optimizer, seed: int, targets: list[float],
                    max_evaluations: int) -> TargetRun:
-    """Run until ``max_evaluations`` or the optimizer's own stop; a failed run keeps its trace's hits."""
-    result = run(problem, optimizer, Budget(evaluations=max_evaluations), seed=seed)
+    """Run until the smallest target, ``max_evaluations`` or the optimizer's own stop.
+
+    A failed run keeps the hits of its trace so far.
+    """
+    result = run(problem, StopAtTarget(optimizer, min(targets)), Budget(evaluations=max_evaluations), seed=seed)
     return TargetRun(evaluations_to_targets(result.trace, targets), result.spent["evaluations"], result.status,
                      result.error)
+
+
+def run_named_to_targets(problem: str, problem_args: dict, optimizer: str, hyper: dict, seed: int,
+                         targets: list[float], max_evaluations: int) -> TargetRun:
+    """:func:`run_to_targets` on registered names: a picklable job for a process pool."""
+    return run_to_targets(PROBLEMS.create(problem, **problem_args), OPTIMIZERS.create(optimizer, **hyper), seed,
+                          targets, max_evaluations)
 
 
 def expected_running_time(hits: list[float], spent: list[float]) -> float:

@@ -20,8 +20,8 @@ from .errors import UserError
 CUDA_MEMORY_FRACTION = 0.5  # of the free CUDA memory: the rest is for the caller's own tensors
 CPU_MEMORY_FRACTION = 0.25  # of the available RAM: the machine may be shared
 # On the CPU a chunk's activations also stay within about an L2 cache, so each layer's
-# output is read again before it leaves the cache: on 2 cores this ran 2-3x faster
-# than one chunk for the whole population, and faster than a per-candidate loop.
+# output is read again before it leaves the cache: at P = 256, B = 1024 this ran 1.7-2.2x
+# faster than one chunk for the whole population (reports/engine_benchmark.md).
 CPU_CHUNK_BYTES = 4 << 20
 
 # float32 matrix-product setting on CUDA for each precision (bf16 autocasts instead)
@@ -51,8 +51,9 @@ def shared_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = Non
 
     One batched matrix product against ``x`` broadcast over candidates (stride 0, no
     copy), with the bias fused in; the output is contiguous ``[P, B, out]``, the layout
-    the next ``batched_linear`` reads fastest. (On 2 CPU cores this ran 1.5-2x faster
-    than one ``x @ [in, P * out]`` product followed by a transpose.)
+    the next ``batched_linear`` reads fastest. (On the CPU at out = 256 this ran about 2x
+    faster than one ``x @ [in, P * out]`` product and a transpose; at out = 32, up to
+    1.5x slower.)
     """
     return batched_linear(x.expand(w.shape[0], *x.shape), w, b)
 
@@ -61,7 +62,7 @@ def batched_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = No
     """Each candidate's layer on its own activations: ``h [P, B, in]``, ``w [P, in, out]`` -> ``[P, B, out]``.
 
     A narrowing layer (``out < in``, e.g. a 10-class head) is computed transposed,
-    ``(w^T h^T)^T``: on 2 CPU cores that ran 2-4x faster for ``out = 10``.
+    ``(w^T h^T)^T``: on the CPU that ran 1.1-1.8x faster for ``out = 10``.
     """
     if w.shape[2] >= w.shape[1]:
         return torch.bmm(h, w) if b is None else torch.baddbmm(b[:, None, :], h, w)
@@ -86,7 +87,7 @@ def memory_cap(device: str | torch.device) -> int:
 
 
 def chunk_budget(device: str | torch.device) -> int:
-    """Bytes of activations per chunk when the caller names none: :func:`memory_cap`, and on the CPU at most ``CPU_CHUNK_BYTES``."""
+    """Activation bytes per chunk when none is named: :func:`memory_cap`, on the CPU at most ``CPU_CHUNK_BYTES``."""
     cap = memory_cap(device)
     return cap if torch.device(device).type == "cuda" else min(cap, CPU_CHUNK_BYTES)
 

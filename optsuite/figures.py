@@ -115,18 +115,28 @@ def ecdf_figure(results: Results, key: str, ref: Reference, palette: dict, folde
     return save(fig, folder, f"ecdf-{slug(key)}")
 
 
-def dataset_of(problem_args: str) -> str:
+def args_of(problem_args: str) -> dict:
+    """A cell's problem settings; {} where they are unreadable."""
     try:
-        return str(json.loads(problem_args).get("dataset", "default dataset"))
-    except (TypeError, ValueError, AttributeError):
-        return "default dataset"
+        args = json.loads(problem_args)
+    except (TypeError, ValueError):
+        return {}
+    return args if isinstance(args, dict) else {}
+
+
+def dataset_of(problem_args: str) -> str:
+    return str(args_of(problem_args).get("dataset", "default dataset"))
+
+
+def block_settings(blocks: pd.DataFrame) -> str:
+    """The blocks' settings other than ``t``: ``"T=3,block=random-features"`` (``;`` between several)."""
+    shown = {",".join(f"{k}={v}" for k, v in sorted(args_of(a).items()) if k != "t") for a in blocks["problem_args"]}
+    return "; ".join(sorted(s or "defaults" for s in shown))
 
 
 def block_index(problem_args: str) -> int:
-    try:
-        return int(json.loads(problem_args).get("t", 1))
-    except (TypeError, ValueError, AttributeError):
-        return 1
+    t = args_of(problem_args).get("t", 1)
+    return t if isinstance(t, int) else 1
 
 
 def blocks_figure(results: Results, palette: dict, folder: Path) -> tuple[list[Path], str]:
@@ -143,7 +153,8 @@ def blocks_figure(results: Results, palette: dict, folder: Path) -> tuple[list[P
         block_loss_panel(axes[0], mine(blocks), palette)
         network_accuracy_panel(axes[1], mine(nets), palette)
         cost_panel(axes[2], mine(blocks), mine(nets), palette)
-        fig.suptitle(f"NoProp per-block training vs whole networks ({dataset})")
+        fig.suptitle(f"NoProp per-block training vs whole networks ({dataset}; blocks: "
+                     f"{block_settings(mine(blocks))})")
         paths += save(fig, folder, f"blocks-vs-network-{slug(dataset)}")
     return paths, ""
 
@@ -159,11 +170,20 @@ def block_loss_panel(ax, blocks: pd.DataFrame, palette: dict) -> None:
         ts = sorted(group["t"].unique())
         ax.plot(ts, [ok_median(group[group["t"] == t], metric.column) if metric else np.nan for t in ts],
                 marker="o", color=palette[entry], label=entry)
+    ax.set_xticks(sorted(blocks["t"].unique()))
+    if metric and (ok_runs(blocks)[metric.column].dropna() > 0).all():
+        ax.set_yscale("log")
     ax.set_xlabel("block t (1 = nearest the noise)")
     ax.set_ylabel(f"final local {metric.title if metric else 'loss'} (median over seeds)")
     ax.set_title("per-block local loss")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def network_name(nets: pd.DataFrame, key: str) -> str:
+    """The network's problem name, or its full key where one name has several settings."""
+    name = nets.loc[nets["problem_key"] == key, "problem"].iloc[0]
+    return name if nets.loc[nets["problem"] == name, "problem_key"].nunique() == 1 else key
 
 
 def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
@@ -172,7 +192,7 @@ def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
         ci = interval(group, ACCURACY, key) or bootstrap_median([])
         err = [[ci.median - ci.low], [ci.high - ci.median]] if np.isfinite(ci.low) else None
         ax.bar(i, ci.median, yerr=err, color=palette[entry], capsize=4)
-    ax.set_xticks(range(len(groups)), [f"{k}\n{e}" for (k, e), _ in groups], fontsize=7, rotation=20)
+    ax.set_xticks(range(len(groups)), [f"{network_name(nets, k)}\n{e}" for (k, e), _ in groups], fontsize=8)
     ax.set_ylabel("test accuracy (median, 95% bootstrap interval)")
     ax.set_ylim(0, 1)
     ax.set_title("whole-network test accuracy")
@@ -184,10 +204,11 @@ def cost_panel(ax, blocks: pd.DataFrame, nets: pd.DataFrame, palette: dict) -> N
     column = "spent_sample_forwards"
     bars = [(f"all blocks\n{e}", e, sum(ok_median(g[g["problem_key"] == k], column) for k in g["problem_key"].unique()))
             for e, g in blocks.groupby("entry", sort=True)]
-    bars += [(f"{k}\n{e}", e, ok_median(g, column)) for (k, e), g in nets.groupby(["problem_key", "entry"], sort=True)]
+    bars += [(f"{network_name(nets, k)}\n{e}", e, ok_median(g, column))
+             for (k, e), g in nets.groupby(["problem_key", "entry"], sort=True)]
     for i, (_, entry, value) in enumerate(bars):
         ax.bar(i, value, color=palette[entry])
-    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7, rotation=20)
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("sample-forwards spent (median over seeds)")
     ax.set_title("training cost")

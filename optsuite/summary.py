@@ -67,11 +67,13 @@ def paired_test(problem: pd.DataFrame, entry: str, baseline: str, metric: Metric
 
 
 def verdict(test: PairedTest, metric: Metric) -> str:
-    """"better", "worse", "n.s." (no significant difference at ALPHA) or "n/a: reason"."""
+    """"better", "worse", "differs" (zero median difference), "n.s." (p >= ALPHA) or "n/a: reason"."""
     if test.p_value is None:
         return f"n/a: {test.reason}"
     if test.p_value >= ALPHA:
         return "n.s."
+    if test.difference.median == 0:
+        return "differs"
     return "better" if (test.difference.median > 0) == metric.higher_is_better else "worse"
 
 

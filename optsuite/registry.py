@@ -48,7 +48,10 @@ class Registry:
         package = importlib.import_module(self.package)
         for module in pkgutil.iter_modules(package.__path__):
             if not module.name.startswith("_"):
-                importlib.import_module(f"{self.package}.{module.name}")
+                try:
+                    importlib.import_module(f"{self.package}.{module.name}")
+                except ImportError as exc:  # e.g. an optional backend missing on this machine
+                    warnings.warn(f"{self.kind} module {module.name!r} skipped: {exc}", stacklevel=2)
         for ep in entry_points(group=self.package):
             try:
                 self.register(ep.name)(ep.load())

@@ -7,6 +7,8 @@ A block maps (x, z_{t-1}) to u_hat_t, the prediction of the label embedding:
   jumps in the slope that finite differences and curvature-using optimizers trip on.
 - ``random-features``: a fixed random projection of [x; z] + bias, a ReLU, and a trained
   linear readout to the embedding space; its loss is least squares in the readout.
+- ``learned-features``: the same block with its feature layer trained too (initialised
+  at the random projection): a one-hidden-layer ReLU network on [x; z].
 The head maps z_T to class logits with one Linear layer.
 
 Shapes: P candidates, B samples, ``n_in`` input features, ``d`` embedding dim, K classes.
@@ -95,6 +97,50 @@ class RandomFeatureBlock(Layered):
         return population_linear(self.features(x, z), w, b)
 
 
+class LearnedFeatureBlock(Layered):
+    """relu([x; z] @ R + c) ``[P, B, F]`` -> Linear readout to ``d``, with R ``[n_in + d, F]`` and c trained.
+
+    Parameters: R, c (initialised at the random-feature block's projection), then the
+    readout W ``[F, d]`` and bias ``[d]`` (PyTorch's init).
+    """
+
+    def __init__(self, n_in: int, d: int, n_classes: int, hidden: int, seed: int, t: int,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        self.random = RandomFeatureBlock(n_in, d, n_classes, hidden, seed, t, device, dtype)
+        self.n_in, self.n_features = n_in, hidden
+        self.layers = [(n_in + d, hidden), (hidden, d)]
+        self.flops_per_sample = self.random.flops_per_sample
+        self.floats_per_sample = 2 * hidden + d
+
+    def initial(self, *keys: object) -> torch.Tensor:
+        r = self.random
+        projection = [torch.cat([r.r_x, r.r_z]).reshape(-1), r.c]
+        return torch.cat([v.float().cpu() for v in projection] + [r.initial(*keys)])
+
+    def features(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``params [P, dim]``, ``x [B, n_in]``, ``z`` -> phi ``[P, B, F]``."""
+        r, c = unpack(params, self.shapes)[:2]
+        return torch.relu(shared_linear(x, r[:, : self.n_in], c) + population_linear(z, r[:, self.n_in :]))
+
+    def forward(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+        """``params [P, dim]`` -> u_hat ``[P, B, d]``; ``embed`` is unused."""
+        w, b = unpack(params, self.shapes)[2:]
+        return batched_linear(self.features(params, x, z), w, b)
+
+    def projection(self, params: torch.Tensor) -> torch.Tensor:
+        """R ``[n_in + d, F]`` of ``params [dim]``."""
+        return params[: self.layers[0][0] * self.n_features].reshape(self.layers[0])
+
+    def with_projection(self, params: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
+        """``params [dim]`` with R replaced by ``projection [n_in + d, F]``."""
+        return torch.cat([projection.reshape(-1).to(params), params[projection.numel() :]])
+
+    def with_readout(self, params: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
+        """``params [dim]`` with its readout replaced by ``readout [F + 1, d]`` (weights, then the bias row)."""
+        keep = self.dim - readout.numel()
+        return torch.cat([params[:keep], readout[:-1].reshape(-1).to(params), readout[-1].to(params)])
+
+
 class LinearHead(Layered):
     """p(y | z_T): logits = z_T W + b."""
 
@@ -109,7 +155,7 @@ class LinearHead(Layered):
         return population_linear(z, w, b)
 
 
-BLOCKS = ("mlp", "random-features")
+BLOCKS = ("mlp", "random-features", "learned-features")
 
 
 def make_block(kind: str, n_in: int, d: int, n_classes: int, hidden: int, feature_seed: int, t: int,
@@ -119,4 +165,6 @@ def make_block(kind: str, n_in: int, d: int, n_classes: int, hidden: int, featur
         return MLPBlock(n_in, d, n_classes, hidden)
     if kind == "random-features":
         return RandomFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype)
+    if kind == "learned-features":
+        return LearnedFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype)
     raise UserError(f"unknown block family {kind!r}; known: {', '.join(BLOCKS)}")

@@ -27,10 +27,13 @@ def test_every_prefix_family_has_an_example():
 
 
 def problem_for(name):
-    """A 10-d sphere, or least squares on digits for optimizers that need a linear readout."""
+    """A 10-d sphere, least squares on digits for optimizers that need a linear readout, or a
+    NoProp block with a trainable feature layer for those that need one."""
     cls = OPTIMIZERS.get(name)
     if "linear_readout" in cls.requires:
         return PROBLEMS.create("least-squares", batch_size=128)
+    if "hebbian_layer" in cls.requires:
+        return PROBLEMS.create("noprop-block", block="learned-features", T=3, t=3, hidden=64)
     return PROBLEMS.create("sphere", dim=10)
 
 

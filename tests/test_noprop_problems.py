@@ -23,6 +23,7 @@ def population(problem, n, scale=0.1, seed=0):
     ("noprop-head", {"loss": "squared", "embedding": "prototype"}),
     ("noprop-net", {"embedding": "learned"}),
     ("noprop-net", {"embedding": "prototype", "block": "random-features"}),
+    ("noprop-net", {"embedding": "learned", "block": "learned-features"}),
     ("backprop-net", {"depth": 2}),
 ])
 def test_batched_evaluation_equals_a_loop_and_is_deterministic(name, settings):
@@ -56,6 +57,16 @@ def test_network_objective_is_the_sum_of_block_head_and_kl_terms(block):
     kl = float(net.schedule.kl_to_standard_normal(torch.eye(10, dtype=torch.float64)[0]))  # one-hot: the same for every y
     total = float(net.evaluate(net.assemble(parts[:-1], parts[-1])[None], draw)[0])
     assert total == pytest.approx(local + kl, rel=1e-6)
+
+
+def test_learned_feature_block_starts_as_the_random_feature_block():
+    learned = PROBLEMS.create("noprop-block", block="learned-features", t=2, **{**SMALL, "hidden": 16})
+    fixed = PROBLEMS.create("noprop-block", block="random-features", t=2, **{**SMALL, "hidden": 16})
+    draw = learned.draw(0, 0)
+    a = learned.evaluate(learned.initial(1)[None], draw)
+    assert torch.allclose(a, fixed.evaluate(fixed.initial(1)[None], draw), rtol=1e-5)
+    assert learned.linear_readout() is None and learned.hebbian_layer() is not None
+    assert fixed.hebbian_layer() is None
 
 
 def test_net_starts_where_its_parts_start():
@@ -143,7 +154,7 @@ def test_float64_problems_see_the_same_noise():
 @pytest.mark.parametrize("name,settings,message", [
     ("noprop-block", {"t": 0}, "t=0 must be an integer in 1..T=10"),
     ("noprop-block", {"t": 11}, "t=11 must be an integer in 1..T=10"),
-    ("noprop-block", {"block": "transformer"}, "unknown block family 'transformer'; known: mlp, random-features"),
+    ("noprop-block", {"block": "transformer"}, "unknown block family 'transformer'; known: mlp, random-features, learned-features"),
     ("noprop-net", {"embedding": "fancy"}, "unknown embedding 'fancy'; known: one-hot, learned, prototype"),
     ("noprop-head", {"loss": "hinge"}, "loss 'hinge' unknown"),
     ("noprop-block", {"hidden": 0}, "hidden=0 must be a positive integer"),

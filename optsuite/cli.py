@@ -138,7 +138,11 @@ def run_command(
         typer.echo("\n".join(listing(spec, statuses)))
         return
     mode = "quiet" if quiet else "auto"
-    cells = run_matrix(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode)
+    try:
+        cells = run_matrix(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
+        raise typer.Abort() from None
     typer.echo(format_table(summarize(cells)))
     if not quiet:
         typer.echo(f"results: {store.path}", err=True)

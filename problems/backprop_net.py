@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from optsuite.engine import batched_linear, unpack
-from optsuite.errors import UserError
 from optsuite.registry import register_problem
 
 from .noprop_blocks import Layered, population_linear
@@ -44,13 +43,12 @@ class BackpropNet(ClassifierProblem):
     def __init__(self, depth: int = 3, width: int | None = None, **settings) -> None:
         self.check_settings(settings)
         super().__init__(**settings)
-        for key, value in (("depth", depth), ("width", 1 if width is None else width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"problem {self.name!r}: {key}={value!r} must be a positive integer")
+        self.check_positive_int("depth", depth)
         n_in = self.data.n_features
         if width is None:
             target = NoPropNet(**settings).dim
             width = next(w for w in range(1, 1 << 20) if MLPClassifier(n_in, self.n_classes, depth, w).dim >= target)
+        self.check_positive_int("width", width)
         self.settings.update(depth=depth, width=width)
         self.net = MLPClassifier(n_in, self.n_classes, depth, width)
         self.dim = self.net.dim

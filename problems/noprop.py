@@ -43,8 +43,7 @@ class HebbianLayer:
 def check_readout_settings(problem: NoPropProblem, ridge: float, readout_draws: int) -> None:
     if not ridge >= 0:
         raise UserError(f"problem {problem.name!r}: ridge={ridge!r} must be non-negative")
-    if isinstance(readout_draws, bool) or not isinstance(readout_draws, int) or readout_draws < 1:
-        raise UserError(f"problem {problem.name!r}: readout_draws={readout_draws!r} must be a positive integer")
+    problem.check_positive_int("readout_draws", readout_draws)
 
 
 def penalty(params: torch.Tensor, ridge: float) -> torch.Tensor:

@@ -43,13 +43,12 @@ class NoPropProblem(Problem):
                  device: str = "cpu", dtype: str = "float32") -> None:
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         for key in ("T", "hidden", "batch_size"):
-            if isinstance(self.settings[key], bool) or not isinstance(self.settings[key], int) or self.settings[key] < 1:
-                raise UserError(f"problem {self.name!r}: {key}={self.settings[key]!r} must be a positive integer")
+            self.check_positive_int(key, self.settings[key])
         if not eta > 0:
             raise UserError(f"problem {self.name!r}: eta={eta!r} must be positive")
         if dtype not in DTYPES:
             raise UserError(f"problem {self.name!r}: dtype {dtype!r} unknown; known: {', '.join(DTYPES)}")
-        self.device, self.dtype = torch.device(device), DTYPES[dtype]
+        self.device, self.dtype = self.check_device(device), DTYPES[dtype]
         self.data = load_dataset(dataset, data_root, data_seed).to(self.device)
         self.embed = initial_embedding(embedding, self.data, embed_seed).to(self.dtype)
         self.schedule = NoiseSchedule.cosine(T)
@@ -67,6 +66,19 @@ class NoPropProblem(Problem):
         s = self.settings
         return make_block(s["block"], self.data.n_features, self.d, self.n_classes, s["hidden"],
                           s["feature_seed"], t, self.device, self.dtype)
+
+    def check_positive_int(self, key: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"problem {self.name!r}: {key}={value!r} must be a positive integer")
+
+    def check_device(self, device: str) -> torch.device:
+        try:
+            parsed = torch.device(device)
+        except RuntimeError:
+            raise UserError(f"problem {self.name!r}: device {device!r} is not a device (cpu, cuda, cuda:N)") from None
+        if parsed.type == "cuda" and not torch.cuda.is_available():
+            raise UserError(f"problem {self.name!r}: device {device!r} requested but CUDA is not available")
+        return parsed
 
     def check_level(self, t: object) -> int:
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.T:

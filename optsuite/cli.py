@@ -112,7 +112,8 @@ def run_command(
     """
     from optsuite.runners.execute import Backend, run_matrix
     from optsuite.runners.sandbox import Job
-    from optsuite.runners.spec import from_flags, listing, load_matrix
+    from optsuite.runners.matrix import listing
+    from optsuite.runners.spec import from_flags, load_matrix
     from optsuite.runners.store import Store
 
     if matrix and (problem or optimizer or seeds is not None or budget):

@@ -69,7 +69,7 @@ def parallel_map(backend: Backend) -> Iterator[tuple[Parallel, int]]:
         yield Parallel(n_jobs=backend.jobs, backend="loky", **options), backend.jobs
         return
     with dask_client(backend) as client, parallel_config(backend="dask"):
-        yield Parallel(n_jobs=-1, **options), sum(client.nthreads().values())
+        yield Parallel(n_jobs=-1, **options), max(1, sum(client.nthreads().values()))
 
 
 def run_cells(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: str = "auto",

@@ -70,10 +70,16 @@ class Sandbox:
         self.tasks = Connection(task_w, readable=False)
         self.results = Connection(result_r, writable=False)
         atexit.register(self.close)
-        if not self.results.poll(START_SECONDS):
+        try:
+            started = self.results.poll(START_SECONDS)
+            if started:
+                self.results.recv()  # "ready"
+        except EOFError:  # it exited while starting
             self.close()
-            raise RuntimeError(f"the cell process did not start within {START_SECONDS:g} s")
-        self.results.recv()  # "ready"
+            raise RuntimeError(f"the cell process did not start: {died(self.process.returncode)}") from None
+        if not started:
+            self.close()
+            raise RuntimeError(f"the cell process was not ready within {START_SECONDS:g} s")
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -24,94 +24,29 @@ A spec file (all keys but ``problems`` and ``optimizers`` optional)::
     hyper = { algorithm = "sgd" }
     grid = { lr = [1e-3, 1e-2] }
 
-Validation finds every mistake before anything runs and reports each on one line with
-its location (``matrix.toml: optimizers[2].hyper.lr: expected a number, got 'fast'``).
+Validation (here and in expand.py) finds every mistake before anything runs and reports
+each on one line with its location (``matrix.toml: optimizers[2].hyper.lr: expected a
+number, got 'fast'``).
 """
 from __future__ import annotations
 
-import inspect
-import itertools
 import json
 import re
 import tomllib
-from collections import Counter
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from optsuite.errors import UserError
 from optsuite.ledger import Budget
-from optsuite.registry import OPTIMIZERS, PROBLEMS
 
-from .cell import Cell
-from .gpu import device_key
+from .expand import expand
+from .matrix import Entry, Matrix, Mistakes, RunSettings
 from .plugins import load_plugins
 
 TOP_KEYS = ("name", "description", "seeds", "budgets", "unsupported", "imports", "run", "problems", "optimizers")
 RUN_KEYS = {"jobs": int, "time_limit": float, "gpu_slots": int}
 SETTINGS_KEY = {"problem": "settings", "optimizer": "hyper"}
-TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", tuple: "a list"}
-
-
-class Mistakes:
-    """Collects one line per mistake, ``source: location: message``, and raises them together."""
-
-    def __init__(self, source: str | None) -> None:
-        self.prefix = f"{source}: " if source else ""
-        self.lines: list[str] = []
-
-    def add(self, where: str, message: str) -> None:
-        line = f"{self.prefix}{where}: {message}"
-        if line not in self.lines:
-            self.lines.append(line)
-
-    def check(self) -> None:
-        if self.lines:
-            raise UserError("\n".join(self.lines))
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    jobs: int | None = None
-    time_limit: float | None = None
-    gpu_slots: int | None = None
-
-
-@dataclass
-class Entry:
-    """One ``problems[i]`` or ``optimizers[i]``: a registered name, fixed settings and grids.
-
-    ``where`` names the entry in messages, ``name_at`` its name, ``at`` each setting key.
-    """
-
-    kind: str
-    where: str
-    name: str
-    fixed: dict[str, Any]
-    grid: dict[str, list[Any]]
-    name_at: str
-    at: dict[str, str]
-    budgets: list[dict[str, float]] | None = None
-
-    def points(self) -> list[tuple[dict[str, Any], str]]:
-        """Every combination of the grid: (settings, where this point is, e.g. ``optimizers[1] (lr=0.01)``)."""
-        keys = list(self.grid)
-        out = []
-        for values in itertools.product(*(self.grid[k] for k in keys)):
-            point = dict(zip(keys, values))
-            label = ",".join(f"{k}={v}" for k, v in point.items())
-            out.append(({**self.fixed, **point}, f"{self.where} ({label})" if label else self.where))
-        return out
-
-
-@dataclass
-class Matrix:
-    name: str
-    cells: list[Cell]
-    run: RunSettings = field(default_factory=RunSettings)
-    plugins: tuple[str, ...] = ()
-    skipped: list[str] = field(default_factory=list)  # "problem x optimizer: why" pairs left out
 
 
 # -- locating and reading a spec file ----------------------------------------------------
@@ -297,151 +232,3 @@ def parse_imports(value: Any, base: Path, m: Mistakes) -> tuple[str, ...]:
         except UserError as exc:
             m.add(f"imports[{i}]", str(exc))
     return paths
-
-
-# -- checking settings and building each configuration once -------------------------------
-def known_settings(entry: Entry) -> dict[str, Any] | None:
-    """Setting name -> default (whose type the value must have); None when any name goes."""
-    registry = PROBLEMS if entry.kind == "problem" else OPTIMIZERS
-    cls = registry.get(entry.name)
-    if entry.kind == "optimizer":
-        return dict(cls.defaults)
-    params = inspect.signature(cls).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-def type_mistake(value: Any, default: Any) -> str | None:
-    kind = type(default)
-    if kind not in TYPE_NAMES:
-        return None  # no default to go by (e.g. None): the constructor judges
-    if kind in (list, tuple):
-        ok = isinstance(value, list)
-    else:
-        ok = type(value) is kind or (kind is float and type(value) is int)
-    return None if ok else f"expected {TYPE_NAMES[kind]}, got {value!r}"
-
-
-def check_entry(entry: Entry, m: Mistakes) -> None:
-    try:
-        known = known_settings(entry)
-    except UserError as exc:
-        m.add(entry.name_at, str(exc))
-        return
-    noun = "setting" if entry.kind == "problem" else "hyperparameter"
-    for key in [*entry.fixed, *entry.grid]:
-        if known is not None and key not in known:
-            m.add(entry.at[key], f"{entry.kind} {entry.name!r} has no {noun} {key!r}; known: {', '.join(known) or 'none'}")
-            continue
-        values = [(entry.at[key], entry.fixed[key])] if key in entry.fixed else \
-            [(f"{entry.at[key]}[{i}]", v) for i, v in enumerate(entry.grid[key])]
-        for at, value in values:
-            mistake = type_mistake(value, (known or {}).get(key))
-            if mistake:
-                m.add(at, mistake)
-
-
-def validation_settings(entry: Entry, settings: dict[str, Any], m: Mistakes, local: bool) -> dict[str, Any] | None:
-    """The settings to build a problem with for validation: on the CPU, cheap and leaving GPUs to workers."""
-    device = str(settings.get("device", "cpu"))
-    if device_key(device) is None:
-        return settings
-    import torch
-
-    if local and not torch.cuda.is_available():
-        m.add(entry.at["device"], f"{device!r} needs a CUDA GPU and this machine has none (a GPU cluster: --backend dask)")
-        return None
-    return {**settings, "device": "cpu"}
-
-
-def judge(name: str, args: dict[str, Any], where: str, optimizers: list[tuple[str, Any]],
-          m: Mistakes) -> dict[str, str | None] | None:
-    """Build the problem once; -> optimizer point -> why it cannot run there (None: it can)."""
-    try:
-        problem = PROBLEMS.create(name, **args)
-    except UserError as exc:
-        m.add(where, str(exc))
-        return None
-    return {opt_where: optimizer.supports(problem) for opt_where, optimizer in optimizers}
-
-
-def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip: bool,
-              local: bool) -> set[tuple[str, str]]:
-    """Build each distinct configuration once; -> the (problem point, optimizer point) pairs to skip."""
-    built, unsupported = [], set()
-    for entry in optimizers:
-        for hyper, where in entry.points():
-            try:
-                built.append((where, OPTIMIZERS.create(entry.name, **hyper)))
-            except UserError as exc:
-                m.add(where, str(exc))
-    verdicts: dict[str, dict[str, str | None] | None] = {}
-    for entry in problems:
-        for settings, where in entry.points():
-            args = validation_settings(entry, settings, m, local)
-            if args is None:
-                continue
-            key = json.dumps([entry.name, args], sort_keys=True, default=str)
-            if key not in verdicts:
-                verdicts[key] = judge(entry.name, args, where, built, m)
-            for opt_where, reason in (verdicts[key] or {}).items():
-                if reason and skip:
-                    unsupported.add((where, opt_where))
-                elif reason:
-                    m.add(f"{where} x {opt_where}", reason)
-    return unsupported
-
-
-# -- expanding to cells ---------------------------------------------------------------------
-def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: list[int],
-           budgets: list[dict[str, float]] | None, m: Mistakes, skip: bool, local: bool, budgets_at: str) -> Matrix:
-    """Check names and settings (reporting them with any mistakes already in ``m``), then builds,
-    then expand to cells and refuse duplicates; raises all mistakes of the first stage that has any."""
-    for entry in [*problems, *optimizers]:
-        check_entry(entry, m)
-    m.check()
-    unsupported = build_all(problems, optimizers, m, skip, local)
-    m.check()
-    cells, origins = [], []
-    for p in problems:
-        own = p.budgets is not None
-        for settings, p_where in p.points():
-            for o in optimizers:
-                for hyper, o_where in o.points():
-                    if (p_where, o_where) in unsupported:
-                        continue
-                    for k, budget in enumerate((p.budgets if own else budgets) or [{}]):
-                        b_where = f"{p.where}.budgets[{k}]" if own else f"{budgets_at}[{k}]"
-                        for seed in seeds:
-                            cells.append(Cell(p.name, o.name, seed, budget, settings, hyper))
-                            origins.append((p_where, o_where, b_where, f"seed {seed}"))
-    for line, count in duplicates(cells, origins).items():
-        m.add(line, f"{count} duplicate cell{'s' * (count > 1)}: the same configuration twice")
-    m.check()
-    skipped = sorted(f"{p} x {o}: unsupported" for p, o in unsupported)
-    return Matrix(name, cells, skipped=skipped)
-
-
-def duplicates(cells: list[Cell], origins: list[tuple[str, ...]]) -> Counter:
-    """``"later parts repeat earlier parts"`` -> number of repeated cells."""
-    first: dict[str, tuple[str, ...]] = {}
-    found: Counter = Counter()
-    for cell, origin in zip(cells, origins):
-        earlier = first.setdefault(cell.cell_id, origin)
-        if earlier is not origin:
-            differ = [(a, b) for a, b in zip(origin, earlier) if a != b] or list(zip(origin, earlier))
-            found[" x ".join(a for a, _ in differ) + " repeats " + " x ".join(b for _, b in differ)] += 1
-    return found
-
-
-def listing(matrix: Matrix, statuses: dict[str, str]) -> Iterable[str]:
-    """Lines of ``--dry-run``: one per cell with its stored status ("-" if not run yet)."""
-    yield f"matrix {matrix.name}: {len(matrix.cells)} cells, {sum(c.cell_id in statuses for c in matrix.cells)} stored"
-    for cell in matrix.cells:
-        args = ",".join(f"{k}={v}" for k, v in cell.problem_args.items())
-        problem = f"{cell.problem}({args})" if args else cell.problem
-        budget = ",".join(f"{k}={v}" for k, v in cell.budget.items()) or "default"
-        yield f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
-    for line in matrix.skipped:
-        yield f"skipped {line}"

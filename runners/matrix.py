@@ -1,0 +1,86 @@
+"""A benchmark matrix: its cells, its run settings, and the mistakes found while reading it.
+
+``Entry`` is one ``problems[i]`` or ``optimizers[i]`` of a spec (spec.py) before its grid
+is expanded into cells (expand.py).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from optsuite.errors import UserError
+
+from .cell import Cell
+
+
+class Mistakes:
+    """Collects one line per mistake, ``source: location: message``, and raises them together."""
+
+    def __init__(self, source: str | None) -> None:
+        self.prefix = f"{source}: " if source else ""
+        self.lines: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        line = f"{self.prefix}{where}: {message}"
+        if line not in self.lines:
+            self.lines.append(line)
+
+    def check(self) -> None:
+        if self.lines:
+            raise UserError("\n".join(self.lines))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    jobs: int | None = None
+    time_limit: float | None = None
+    gpu_slots: int | None = None
+
+
+@dataclass
+class Entry:
+    """One ``problems[i]`` or ``optimizers[i]``: a registered name, fixed settings and grids.
+
+    ``where`` names the entry in messages, ``name_at`` its name, ``at`` each setting key.
+    """
+
+    kind: str
+    where: str
+    name: str
+    fixed: dict[str, Any]
+    grid: dict[str, list[Any]]
+    name_at: str
+    at: dict[str, str]
+    budgets: list[dict[str, float]] | None = None
+
+    def points(self) -> list[tuple[dict[str, Any], str]]:
+        """Every combination of the grid: (settings, where this point is, e.g. ``optimizers[1] (lr=0.01)``)."""
+        keys = list(self.grid)
+        out = []
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            point = dict(zip(keys, values))
+            label = ",".join(f"{k}={v}" for k, v in point.items())
+            out.append(({**self.fixed, **point}, f"{self.where} ({label})" if label else self.where))
+        return out
+
+
+@dataclass
+class Matrix:
+    name: str
+    cells: list[Cell]
+    run: RunSettings = field(default_factory=RunSettings)
+    plugins: tuple[str, ...] = ()
+    skipped: list[str] = field(default_factory=list)  # "problem x optimizer: why" pairs left out
+
+
+def listing(matrix: Matrix, statuses: dict[str, str]) -> Iterable[str]:
+    """Lines of ``--dry-run``: one per cell with its stored status ("-" if not run yet)."""
+    yield f"matrix {matrix.name}: {len(matrix.cells)} cells, {sum(c.cell_id in statuses for c in matrix.cells)} stored"
+    for cell in matrix.cells:
+        args = ",".join(f"{k}={v}" for k, v in cell.problem_args.items())
+        problem = f"{cell.problem}({args})" if args else cell.problem
+        budget = ",".join(f"{k}={v}" for k, v in cell.budget.items()) or "default"
+        yield f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
+    for line in matrix.skipped:
+        yield f"skipped {line}"

@@ -122,10 +122,13 @@ class TorchCMA(Optimizer):
         # ||C^(-1/2) y_i||^2 = ||z_i||^2: negative weights are rescaled to n / ||z_i||^2
         w_circ = torch.where(w >= 0, w, w * s.n / (z * z).sum(1))
         decay = 1 + s.c_1 * (1 - h_sigma) * s.c_c * (2 - s.c_c) - s.c_1 - s.c_mu * sum(s.weights)
+        # rank-one and rank-mu updates in one product: rows [1 + lam, n] with coefficients [1 + lam]
+        rows = torch.cat([self.p_c[None], y])
+        coefficients = torch.cat([w_circ.new_full((1,), s.c_1), s.c_mu * w_circ])
         if self.B is None:
-            self.C = decay * self.C + s.c_1 * self.p_c**2 + s.c_mu * (w_circ @ (y * y))
+            self.C.mul_(decay).add_(coefficients @ (rows * rows))
         else:
-            self.C = decay * self.C + s.c_1 * torch.outer(self.p_c, self.p_c) + s.c_mu * (y.T * w_circ) @ y
+            self.C.mul_(decay).addmm_(rows.T * coefficients, rows)
         self.sigma = self.sigma * torch.exp(s.c_sigma / s.d_sigma * (norm / s.chi_n - 1))
         self.generation += 1
         self.decompose()

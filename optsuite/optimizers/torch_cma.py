@@ -111,10 +111,9 @@ class TorchCMA(Optimizer):
     def update(self, z: torch.Tensor, y: torch.Tensor) -> None:
         """One generation's update from ``z, y [lam, n]`` sorted best first."""
         s, w = self.s, self.weights
-        y_w = w[: s.mu] @ y[: s.mu]
+        y_w, z_w = w[: s.mu] @ y[: s.mu], w[: s.mu] @ z[: s.mu]
         self.mean = self.mean + self.sigma * y_w
-        self.p_sigma = (1 - s.c_sigma) * self.p_sigma + math.sqrt(s.c_sigma * (2 - s.c_sigma) * s.mueff) * self.whiten(
-            w[: s.mu] @ z[: s.mu])
+        self.p_sigma = (1 - s.c_sigma) * self.p_sigma + math.sqrt(s.c_sigma * (2 - s.c_sigma) * s.mueff) * self.whiten(z_w)
         norm = self.p_sigma.norm()
         threshold = (1.4 + 2 / (s.n + 1)) * s.chi_n * math.sqrt(1 - (1 - s.c_sigma) ** (2 * (self.generation + 1)))
         h_sigma = (norm < threshold).to(y.dtype)

@@ -72,13 +72,12 @@ class NoPropProblem(Problem):
             raise UserError(f"problem {self.name!r}: {key}={value!r} must be a positive integer")
 
     def check_device(self, device: str) -> torch.device:
+        from optsuite.benchmarks.population_eval import resolve_device  # the suite's one device check
+
         try:
-            parsed = torch.device(device)
-        except RuntimeError:
-            raise UserError(f"problem {self.name!r}: device {device!r} is not a device (cpu, cuda, cuda:N)") from None
-        if parsed.type == "cuda" and not torch.cuda.is_available():
-            raise UserError(f"problem {self.name!r}: device {device!r} requested but CUDA is not available")
-        return parsed
+            return resolve_device(device)
+        except UserError as exc:
+            raise UserError(f"problem {self.name!r}: {exc}") from None
 
     def check_level(self, t: object) -> int:
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.T:

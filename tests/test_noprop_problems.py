@@ -165,7 +165,7 @@ def test_float64_problems_see_the_same_noise():
     ("backprop-net", {"depth": 0}, "depth=0 must be a positive integer"),
     ("backprop-net", {"width": 2.5}, "width=2.5 must be a positive integer"),
     ("noprop-head", {"readout_draws": 0}, "readout_draws=0 must be a positive integer"),
-    ("noprop-block", {"device": "gpu0"}, "device 'gpu0' is not a device"),
+    ("noprop-block", {"device": "gpu0"}, "problem 'noprop-block': unknown device 'gpu0'"),
     ("noprop-net", {"dataset": "mnist"}, "needs data_root"),
 ])
 def test_bad_settings_are_user_errors(name, settings, message):

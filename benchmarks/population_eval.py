@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import importlib
 import math
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+
+from optsuite.device import device_name, resolve_device
 
 if not __package__:  # run as a script from a checkout: make ``optsuite`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -115,25 +116,6 @@ def timing_samples(calls: dict[str, Callable[[], float]], repeats: int,
         for name, call in calls.items():
             taken[name].append(sum(call() for _ in range(counts[name])) / counts[name])
     return taken
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """``name``, or CUDA when available else the CPU."""
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but torch sees no CUDA device")
-    return device
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 # -- evaluation ----------------------------------------------------------------------------

@@ -173,3 +173,8 @@ def population_mlp(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], 
         return h
 
     return chunked(forward, params, mlp_activation_bytes(sizes, x.shape[0], params.dtype), max_bytes)
+
+
+def population_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``h [B, in]`` (shared) or ``[P, B, in]``, ``w [P, in, out]``, ``b [P, out]`` -> ``[P, B, out]``."""
+    return shared_linear(h, w, b) if h.dim() == 2 else batched_linear(h, w, b)

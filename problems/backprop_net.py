@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from optsuite.engine import batched_linear, unpack
+from optsuite.engine import batched_linear, population_linear, unpack
 from optsuite.registry import register_problem
 
-from .noprop_blocks import Layered, population_linear
+from .noprop_blocks import Layered
 from .noprop_net import NoPropNet
 from .noprop_problem import ClassifierProblem, cross_entropy
 

@@ -22,13 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from optsuite.crn import generator
-from optsuite.engine import batched_linear, shared_linear, unpack
+from optsuite.engine import batched_linear, population_linear, shared_linear, unpack
 from optsuite.errors import UserError
-
-
-def population_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """``h [B, in]`` (shared) or ``[P, B, in]``, ``w [P, in, out]``, ``b [P, out]`` -> ``[P, B, out]``."""
-    return shared_linear(h, w, b) if h.dim() == 2 else batched_linear(h, w, b)
 
 
 class Layered:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from optsuite.crn import derive_seed, generator
+from optsuite.device import resolve_device
 from optsuite.engine import chunked
 from optsuite.errors import UserError
 from optsuite.problem import Draw, LinearReadout, Problem
@@ -72,8 +73,6 @@ class NoPropProblem(Problem):
             raise UserError(f"problem {self.name!r}: {key}={value!r} must be a positive integer")
 
     def check_device(self, device: str) -> torch.device:
-        from optsuite.benchmarks.population_eval import resolve_device  # the suite's one device check
-
         try:
             return resolve_device(device)
         except UserError as exc:

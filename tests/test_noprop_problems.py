@@ -2,10 +2,9 @@
 import pytest
 import torch
 
-from optsuite.engine import unpack
+from optsuite.engine import population_linear, unpack
 from optsuite.errors import UserError
 from optsuite.ledger import Budget
-from optsuite.problems.noprop_blocks import population_linear
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 

@@ -13,7 +13,7 @@ import torch
 
 from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.problem import Draw, Problem
+from optsuite.problem import Cost, Draw, Problem
 from optsuite.registry import register_problem
 
 MAX_DIM = 40  # the bbob suite's range; cocoex crashes on some functions beyond it
@@ -67,8 +67,7 @@ class BBOB(Problem):
     def loss_and_grad(self, params: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and central-difference gradient ``[dim]`` (cocoex gives no derivatives).
 
-        Charged as the suite charges any gradient (a forward and a backward pass),
-        although the differences take 2 dim evaluations.
+        Charged by :meth:`cost` as the 2 dim + 1 evaluations the differences take.
         """
         x = params.detach().to(self.dtype)
         steps = FD_STEP * x.abs().clamp_min(1.0)
@@ -76,6 +75,11 @@ class BBOB(Problem):
         values = self.evaluate(torch.cat([x[None], x + shifts, x - shifts]), draw)
         grad = (values[1 : self.dim + 1] - values[self.dim + 1 :]) / (2 * steps)
         return values[0], grad
+
+    def cost(self, population: int, draw: Draw, grad: bool = False) -> Cost:
+        """A gradient costs the 2 dim + 1 evaluations of its central differences."""
+        forwards = population * (2 * self.dim + 1 if grad else 1)
+        return Cost(population, forwards, forwards * self.flops_per_sample)
 
     def metrics(self, params: torch.Tensor) -> dict[str, float]:
         f = float(self.raw(params[None])[0])

@@ -87,3 +87,10 @@ def test_torch_cma_reaches_1e_8_on_f1_and_f2_in_dimension_5_within_6000_evaluati
     result = run(problem, OPTIMIZERS.create("torch-cma", sigma0=2.0), Budget(evaluations=6000), seed=0)
     assert result.status == "ok"
     assert min(r["best_loss"] for r in result.trace) <= 1e-8
+
+
+def test_a_gradient_is_charged_its_finite_differences():
+    problem = PROBLEMS.create("bbob", function=1, dim=5)
+    draw = problem.draw(0, 0)
+    assert problem.cost(1, draw, grad=True).sample_forwards == 2 * 5 + 1
+    assert problem.cost(4, draw).sample_forwards == 4

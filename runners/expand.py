@@ -12,11 +12,11 @@ import json
 from collections import Counter
 from typing import Any
 
+from optsuite.device import resolve_device
 from optsuite.errors import UserError
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 
 from .cell import Cell
-from .gpu import device_key
 from .matrix import Entry, Matrix, Mistakes
 
 TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", tuple: "a list"}
@@ -65,15 +65,16 @@ def check_entry(entry: Entry, m: Mistakes) -> None:
 
 
 def validation_settings(entry: Entry, settings: dict[str, Any], m: Mistakes, local: bool) -> dict[str, Any] | None:
-    """The settings to build a problem with for validation: on the CPU, cheap and leaving GPUs to workers."""
-    device = str(settings.get("device", "cpu"))
-    if device_key(device) is None:
+    """The settings to build a problem with for validation: on the CPU, cheap and leaving GPUs
+    to the workers. When cells run on this machine (``local``), its device must exist here."""
+    if "device" not in settings:
         return settings
-    import torch
-
-    if local and not torch.cuda.is_available():
-        m.add(entry.at["device"], f"{device!r} needs a CUDA GPU and this machine has none (a GPU cluster: --backend dask)")
-        return None
+    if local:
+        try:
+            resolve_device(str(settings["device"]))
+        except UserError as exc:
+            m.add(entry.at["device"], f"{exc} (a GPU cluster: --backend dask)")
+            return None
     return {**settings, "device": "cpu"}
 
 

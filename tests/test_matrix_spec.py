@@ -189,3 +189,18 @@ def test_dry_run_lists_cells_and_runs_nothing(tmp_path, capsys):
     assert len(cells) == 42 and all(line.endswith("  -") for line in cells)
     assert sum(line.startswith("skipped ") for line in lines) == 2
     assert not store.exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_gpu_setting_needs_a_gpu_here_unless_cells_run_elsewhere(tmp_path):
+    text = """
+        [[problems]]
+        name = "sphere"
+        settings = { device = "cuda" }
+        [[optimizers]]
+        name = "gd"
+        """
+    lines = mistakes(tmp_path, text)
+    assert len(lines) == 1 and lines[0].startswith("problems[0].settings.device: device 'cuda' asked for")
+    cells = load_matrix(str(write(tmp_path, text)), local=False).cells  # a Dask cluster's workers judge
+    assert [c.device for c in cells] == ["cuda"]

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit code 2 for bad input."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="optsuite", standalone_mode=False)
+        code = command.main(args=argv, prog_name="optsuite", standalone_mode=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"internal error: {type(exc).__name__}: {exc} (set OPTSUITE_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0  # typer.Exit(code) comes back as a return value
 
 
 if __name__ == "__main__":

@@ -72,11 +72,28 @@ class Budget:
 
 
 def peak_memory_bytes(device: torch.device) -> int:
-    """Peak memory: CUDA allocator peak on a GPU, the process's peak RSS on the CPU."""
+    """Peak memory since the last reset: the CUDA allocator's on a GPU, the process's resident set on the CPU."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
+    try:  # Linux: VmHWM, the resident high-water mark, which reset_peak_memory clears
+        with open("/proc/self/status") as fh:
+            line = next(l for l in fh if l.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration):  # elsewhere: the lifetime peak
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak, so each run reports its own rather than the process's lifetime peak."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets VmHWM to the current resident size
+    except OSError:
+        pass
 
 
 class Ledger:
@@ -89,8 +106,7 @@ class Ledger:
         self.started = time.perf_counter()
         self.trace: list[dict[str, float]] = []
         self.best_loss = math.inf
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        reset_peak_memory(device)
 
     def charge(self, cost: Cost) -> None:
         self.cost = self.cost + cost

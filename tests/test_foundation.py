@@ -1,5 +1,6 @@
 """Synthetic optima, least squares, budgets, registry errors and the CLI."""
 import math
+import os
 
 import pytest
 import torch
@@ -147,3 +148,13 @@ def test_plugins_register_through_entry_points(monkeypatch):
         assert "plugin-search" in fresh.names()
     assert "broken" not in fresh.names()
     assert fresh.get("plugin-search").name == "plugin-search"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's resettable peak RSS")
+def test_peak_memory_is_per_run_not_the_process_lifetime():
+    big = torch.ones(200_000_000)  # 800 MB resident before the run: the process's lifetime peak
+    del big
+    result = run(PROBLEMS.create("sphere", dim=3), OPTIMIZERS.create("montecarlo"), Budget(steps=3))
+    with open("/proc/self/status") as fh:
+        resident = int(next(l for l in fh if l.startswith("VmRSS:")).split()[1]) * 1024
+    assert 0 < result.spent["peak_memory_bytes"] < resident + 400e6

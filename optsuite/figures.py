@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "optsuite"})  # small, reproducible SVG
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -39,7 +40,8 @@ def save(fig, folder: Path, name: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
     for path in paths:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        metadata = {"Date": None} if path.suffix == ".svg" else None  # same store, same bytes
+        fig.savefig(path, dpi=120, bbox_inches="tight", metadata=metadata)
     plt.close(fig)
     return paths
 
@@ -84,7 +86,8 @@ def anytime_figure(results: Results, key: str, palette: dict, folder: Path) -> l
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
     for ax, cost in zip(axes, ("sample_forwards", "seconds")):
         anytime_panel(ax, results, problem, cost, palette)
-        ax.set_title(f"{key}: best loss vs {COSTS[cost]}")
+        ax.set_title(f"best loss vs {COSTS[cost]}")
+    fig.suptitle(key)
     axes[0].legend(fontsize=8)
     fig.supxlabel("line: median over seeds; band: 25-75% of seeds (shown where at least half the runs have started)",
                   fontsize=8)
@@ -125,7 +128,7 @@ def args_of(problem_args: str) -> dict:
 
 
 def dataset_of(problem_args: str) -> str:
-    return str(args_of(problem_args).get("dataset", "default dataset"))
+    return str(args_of(problem_args).get("dataset", "digits"))  # the problems' default dataset
 
 
 def block_settings(blocks: pd.DataFrame) -> str:
@@ -186,29 +189,38 @@ def network_name(nets: pd.DataFrame, key: str) -> str:
     return name if nets.loc[nets["problem"] == name, "problem_key"].nunique() == 1 else key
 
 
+def grouped_bars(ax, bars: list[tuple[str, str, float, list | None]], palette: dict) -> None:
+    """``(group, entry, value, error or None)`` bars: one slot per group, one bar per entry, coloured by entry."""
+    groups = list(dict.fromkeys(g for g, *_ in bars))
+    entries = sorted({e for _, e, *_ in bars})
+    width = 0.8 / len(entries)
+    for group, entry, value, err in bars:
+        x = groups.index(group) - 0.4 + width * (entries.index(entry) + 0.5)
+        ax.bar(x, value, width, yerr=err, color=palette[entry], capsize=2)
+    ax.set_xticks(range(len(groups)), groups)
+
+
 def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
-    groups = list(nets.groupby(["problem_key", "entry"], sort=True))
-    for i, ((key, entry), group) in enumerate(groups):
+    bars = []
+    for (key, entry), group in nets.groupby(["problem_key", "entry"], sort=True):
         ci = interval(group, ACCURACY, key) or bootstrap_median([])
         err = [[ci.median - ci.low], [ci.high - ci.median]] if np.isfinite(ci.low) else None
-        ax.bar(i, ci.median, yerr=err, color=palette[entry], capsize=4)
-    ax.set_xticks(range(len(groups)), [f"{network_name(nets, k)}\n{e}" for (k, e), _ in groups], fontsize=8)
+        bars.append((network_name(nets, key), entry, ci.median, err))
+    grouped_bars(ax, bars, palette)
     ax.set_ylabel("test accuracy (median, 95% bootstrap interval)")
     ax.set_ylim(0, 1)
-    ax.set_title("whole-network test accuracy")
+    ax.set_title("whole-network test accuracy (colours as in the legend)")
     ax.grid(True, axis="y", alpha=0.3)
 
 
 def cost_panel(ax, blocks: pd.DataFrame, nets: pd.DataFrame, palette: dict) -> None:
     """Sample-forwards: all blocks summed (each block's median) against each network's median."""
     column = "spent_sample_forwards"
-    bars = [(f"all blocks\n{e}", e, sum(ok_median(g[g["problem_key"] == k], column) for k in g["problem_key"].unique()))
+    bars = [("blocks (sum)", e, sum(ok_median(g[g["problem_key"] == k], column) for k in g["problem_key"].unique()), None)
             for e, g in blocks.groupby("entry", sort=True)]
-    bars += [(f"{network_name(nets, k)}\n{e}", e, ok_median(g, column))
+    bars += [(network_name(nets, k), e, ok_median(g, column), None)
              for (k, e), g in nets.groupby(["problem_key", "entry"], sort=True)]
-    for i, (_, entry, value) in enumerate(bars):
-        ax.bar(i, value, color=palette[entry])
-    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    grouped_bars(ax, bars, palette)
     ax.set_yscale("log")
     ax.set_ylabel("sample-forwards spent (median over seeds)")
     ax.set_title("training cost")

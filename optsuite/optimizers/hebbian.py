@@ -19,7 +19,7 @@ import torch
 from optsuite.errors import UserError
 from optsuite.ledger import Budget
 from optsuite.optimizer import Optimizer, StepInfo
-from optsuite.optimizers.analytic import solve_normal_equations
+from optsuite.optimizers.analytic import NormalEquations
 from optsuite.registry import register_optimizer
 
 RULES = ("sanger", "oja")
@@ -52,7 +52,7 @@ class Hebbian(Optimizer):
     def init(self, problem, seed: int) -> None:
         self.x = problem.initial(seed).clone()
         self.layer = problem.hebbian_layer()
-        self.rows: list[tuple[torch.Tensor, torch.Tensor]] = []  # the readout's (phi with bias [B, F + 1], u [B, k])
+        self.readout = NormalEquations()  # over the readout's rows: phi with bias [B, F + 1], targets [B, k]
         self.steps = 0
 
     def hebbian_update(self, inputs: torch.Tensor) -> None:
@@ -67,8 +67,8 @@ class Hebbian(Optimizer):
     def readout_update(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
         """Add the rows to the normal equations and set the readout to their exact solution."""
         phi = self.layer.features(self.x, inputs)
-        self.rows.append((torch.cat([phi, torch.ones_like(phi[:, :1])], 1), targets))
-        w = solve_normal_equations(self.rows, self.layer.ridge)
+        self.readout.add(torch.cat([phi, torch.ones_like(phi[:, :1])], 1), targets)
+        w = self.readout.solve(self.layer.ridge)
         self.x = self.layer.with_readout(self.x, w)
 
     def step(self, problem, draw) -> StepInfo:

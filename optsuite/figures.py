@@ -166,21 +166,37 @@ def ok_median(frame: pd.DataFrame, column: str) -> float:
     return float(ok_runs(frame)[column].median()) if column in frame else np.nan
 
 
+def family_of(problem_args: str) -> str:
+    """A block's settings other than ``t``: blocks of one family make up one network."""
+    return ",".join(f"{k}={v}" for k, v in sorted(args_of(problem_args).items()) if k != "t")
+
+
+def family_label(family: str, blocks: pd.DataFrame) -> str:
+    """The block family's name (``mlp``, ``random-features``), or all its settings where that is ambiguous."""
+    name = {f: str(args_of(a).get("block", "mlp")) for f, a in zip(blocks["family"], blocks["problem_args"])}
+    return name[family] if sum(n == name[family] for n in name.values()) == 1 else family
+
+
 def block_loss_panel(ax, blocks: pd.DataFrame, palette: dict) -> None:
+    """One slot per (family, t), a line per optimizer within each family."""
     metric = loss_metric(blocks)
-    blocks = blocks.assign(t=[block_index(a) for a in blocks["problem_args"]])
+    blocks = blocks.assign(t=[block_index(a) for a in blocks["problem_args"]],
+                           family=[family_of(a) for a in blocks["problem_args"]])
+    slots = sorted({(f, t) for f, t in zip(blocks["family"], blocks["t"])})
     for entry, group in blocks.groupby("entry", sort=True):
-        ts = sorted(group["t"].unique())
-        ax.plot(ts, [ok_median(group[group["t"] == t], metric.column) if metric else np.nan for t in ts],
-                marker="o", color=palette[entry], label=entry)
-    ax.set_xticks(sorted(blocks["t"].unique()))
+        for i, (family, part) in enumerate(group.groupby("family", sort=True)):
+            ts = sorted(part["t"].unique())
+            ax.plot([slots.index((family, t)) for t in ts],
+                    [ok_median(part[part["t"] == t], metric.column) if metric else np.nan for t in ts],
+                    marker="o", color=palette[entry], label=entry if i == 0 else None)
+    ax.set_xticks(range(len(slots)), [f"{family_label(f, blocks)}\nt={t}" for f, t in slots])
     if metric and (ok_runs(blocks)[metric.column].dropna() > 0).all():
         ax.set_yscale("log")
-    ax.set_xlabel("block t (1 = nearest the noise)")
+    ax.set_xlabel("block family and index t (1 = nearest the noise)")
     ax.set_ylabel(f"final local {metric.title if metric else 'loss'} (median over seeds)")
     ax.set_title("per-block local loss")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 
 
 def network_name(nets: pd.DataFrame, key: str) -> str:
@@ -197,7 +213,7 @@ def grouped_bars(ax, bars: list[tuple[str, str, float, list | None]], palette: d
     for group, entry, value, err in bars:
         x = groups.index(group) - 0.4 + width * (entries.index(entry) + 0.5)
         ax.bar(x, value, width, yerr=err, color=palette[entry], capsize=2)
-    ax.set_xticks(range(len(groups)), groups)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
 
 
 def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
@@ -214,14 +230,16 @@ def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
 
 
 def cost_panel(ax, blocks: pd.DataFrame, nets: pd.DataFrame, palette: dict) -> None:
-    """Sample-forwards: all blocks summed (each block's median) against each network's median."""
+    """Sample-forwards: each block family's blocks summed (each block's median) against each network's median."""
     column = "spent_sample_forwards"
-    bars = [("blocks (sum)", e, sum(ok_median(g[g["problem_key"] == k], column) for k in g["problem_key"].unique()), None)
-            for e, g in blocks.groupby("entry", sort=True)]
+    blocks = blocks.assign(family=[family_of(a) for a in blocks["problem_args"]])
+    bars = [(f"{family_label(f, blocks)}\nblocks", e,
+             sum(ok_median(g[g["problem_key"] == k], column) for k in g["problem_key"].unique()), None)
+            for (f, e), g in blocks.groupby(["family", "entry"], sort=True)]
     bars += [(network_name(nets, k), e, ok_median(g, column), None)
              for (k, e), g in nets.groupby(["problem_key", "entry"], sort=True)]
     grouped_bars(ax, bars, palette)
     ax.set_yscale("log")
-    ax.set_ylabel("sample-forwards spent (median over seeds)")
+    ax.set_ylabel("sample-forwards (median; blocks summed over t)")
     ax.set_title("training cost")
     ax.grid(True, axis="y", alpha=0.3)

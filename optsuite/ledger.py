@@ -111,22 +111,22 @@ class Ledger:
     def charge(self, cost: Cost) -> None:
         self.cost = self.cost + cost
 
+    def spent_in(self, unit: str) -> float:
+        """The total in one unit of :data:`UNITS` (peak memory is read only when asked for)."""
+        if unit == "seconds":
+            return time.perf_counter() - self.started
+        if unit == "peak_memory_bytes":
+            return peak_memory_bytes(self.device)
+        return self.steps if unit == "steps" else getattr(self.cost, unit)
+
     def spent(self) -> dict[str, float]:
         """Totals in every unit of :data:`UNITS`."""
-        return {
-            "steps": self.steps,
-            "evaluations": self.cost.evaluations,
-            "sample_forwards": self.cost.sample_forwards,
-            "flops": self.cost.flops,
-            "seconds": time.perf_counter() - self.started,
-            "peak_memory_bytes": peak_memory_bytes(self.device),
-        }
+        return {unit: self.spent_in(unit) for unit in UNITS}
 
     def exhausted(self, budget: Budget) -> str | None:
         """The first unit of ``budget`` that is used up, or None."""
-        spent = self.spent()
         for unit, limit in budget.as_dict().items():
-            if spent[unit] >= limit:
+            if self.spent_in(unit) >= limit:
                 return unit
         return None
 

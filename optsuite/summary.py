@@ -59,9 +59,10 @@ def paired_test(problem: pd.DataFrame, entry: str, baseline: str, metric: Metric
     """``entry - baseline`` on the seeds both finished; the baseline with the same budget if it ran several."""
     mine = problem[problem["entry"] == entry]
     base = baseline_cells(problem, baseline)
-    if "budget" in problem and mine["budget"].nunique() == 1:
-        same = base[base["budget"] == mine["budget"].iloc[0]]
-        base = same if len(same) else base
+    if "budget" in problem and base["budget"].nunique() > 1:
+        base = base[base["budget"].isin(mine["budget"].unique())]
+        if base.empty or mine["budget"].nunique() > 1:
+            return PairedTest(0, None, bootstrap_median([]), "the baseline ran other budgets than this entry's")
     x, y = by_seed(mine, metric).align(by_seed(base, metric), join="inner")
     return wilcoxon_paired(x.to_numpy(), y.to_numpy(), seed=(entry, baseline, metric.column))
 
@@ -88,7 +89,8 @@ def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]
         row.update({m.column: interval(group, m, key) for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS)})
         row.update({c: float(np.median(ok_runs(group)[c])) if c in group and len(ok_runs(group)) else None
                     for c, _ in COST_COLUMNS})
-        if baseline and primary and entry != baseline and len(baseline_cells(problem, baseline)):
+        is_baseline = entry == baseline or (group["label"] == baseline).all()
+        if baseline and primary and not is_baseline and len(baseline_cells(problem, baseline)):
             row["test"] = paired_test(problem, entry, baseline, primary)
         rows.append(row)
     return rows

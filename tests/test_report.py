@@ -147,3 +147,25 @@ def test_every_export_format_is_written_and_parses(tmp_path):
     assert len(body) == 4 and all(l.replace(r"\&", "").count("&") == 3 for l in body)
     md = to_markdown(SAMPLE).splitlines()
     assert md[4] == "| gd | 0.973 [0.968, 0.979] | 1.15e+06 | ok |" and r"cma\|x" in md[5]
+
+
+def test_paired_tests_use_the_baseline_run_at_the_same_budget_and_never_the_baseline_itself():
+    from optsuite.results import Results
+    from optsuite.summary import quality_rows
+    from report_fixtures import cell
+
+    rows = []
+    for seed in range(6):
+        for label, budget, loss in [("gd", 100, 2.0 + seed), ("gd", 200, 1.0 + seed), ("cma", 200, 0.5 + seed),
+                                    ("snes", 300, 0.1)]:
+            row = cell("toy", label, seed, test_loss=loss, train_loss=loss)
+            row["budget"] = f'{{"evaluations": {budget}}}'
+            row["cell_id"] += f"-{budget}"
+            rows.append(row)
+    results = Results(pd.DataFrame(rows), pd.DataFrame(trace("x", [1.0], [1.0])))
+    tests = {r["entry"]: r["test"] for r in quality_rows(results, results.problems()[0], "gd")}
+    assert all(tests[e] is None for e in tests if e.startswith("gd"))
+    cma = next(t for e, t in tests.items() if e.startswith("cma"))
+    assert cma.pairs == 6 and cma.difference.median == pytest.approx(-0.5)  # against gd at 200, not at 100
+    snes = next(t for e, t in tests.items() if e.startswith("snes"))
+    assert snes.p_value is None and "other budgets" in snes.reason

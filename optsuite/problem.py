@@ -11,6 +11,8 @@ from typing import Callable, Iterator
 import torch
 
 from .crn import derive_seed, generator
+from .device import resolve_device
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,13 @@ class Problem:
     flops_per_sample: float = 0.0
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
+
+    def check_device(self, device: str) -> torch.device:
+        """``device`` as a torch device; an unknown or unavailable one is a one-line UserError."""
+        try:
+            return resolve_device(device)
+        except UserError as exc:
+            raise UserError(f"problem {self.name!r}: {exc}") from None
 
     # -- starting point and common random numbers ------------------------------
     def initial(self, seed: int) -> torch.Tensor:

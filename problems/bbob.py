@@ -36,7 +36,7 @@ class BBOB(Problem):
         self.function = _check("function", function, 1, 24)
         self.dim = _check("dim", dim, 2, MAX_DIM)
         self.instance = _check("instance", instance, 1, 2**31 - 1)
-        self.device = torch.device(device)
+        self.device = self.check_device(device)
         self.flops_per_sample = float(4 * dim * dim)  # an estimate: up to two rotations of x
         self._build()
 
@@ -78,8 +78,8 @@ class BBOB(Problem):
 
     def cost(self, population: int, draw: Draw, grad: bool = False) -> Cost:
         """A gradient costs the 2 dim + 1 evaluations of its central differences."""
-        forwards = population * (2 * self.dim + 1 if grad else 1)
-        return Cost(population, forwards, forwards * self.flops_per_sample)
+        points = population * (2 * self.dim + 1 if grad else 1)  # one point is one evaluation
+        return Cost(points, points, points * self.flops_per_sample)
 
     def metrics(self, params: torch.Tensor) -> dict[str, float]:
         f = float(self.raw(params[None])[0])

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from optsuite.crn import generator
 from optsuite.errors import UserError
+from optsuite.optimizers.analytic import solve_normal_equations
 from optsuite.problem import Draw, LinearReadout, Problem
 from optsuite.registry import register_problem
 
@@ -36,7 +37,7 @@ class LeastSquares(Problem):
             raise UserError(f"problem 'least-squares': batch_size={batch_size} must be positive")
         if ridge < 0:
             raise UserError(f"problem 'least-squares': ridge={ridge} must be non-negative")
-        self.device = torch.device(device)
+        self.device = self.check_device(device)
         self.data = load_dataset(dataset, data_root, data_seed).to(self.device)
         self.settings = {"dataset": dataset, "data_seed": data_seed, "batch_size": batch_size, "ridge": ridge}
         self.ridge = float(ridge)
@@ -94,13 +95,8 @@ class LeastSquares(Problem):
         return LinearReadout(batches, pack, self.ridge, flops_per_sample=0.0)
 
     def optimum(self) -> torch.Tensor:
-        """The exact minimiser ``[dim]`` of the full training loss, in float64."""
-        phi = self.features(self.data.x_train).double()
-        y = self.targets(self.data.y_train).double()
-        n = phi.shape[0]
-        gram = phi.T @ phi / n + self.ridge * torch.eye(phi.shape[1], dtype=phi.dtype, device=phi.device)
-        # pinv: constant input columns (e.g. blank border pixels) make the Gram matrix singular
-        return (torch.linalg.pinv(gram, hermitian=True) @ (phi.T @ y / n)).reshape(-1).to(self.dtype)
+        """The exact minimiser ``[dim]`` of the full training loss (minimum-norm where singular)."""
+        return solve_normal_equations(self.linear_readout().batches(), self.ridge).reshape(-1).to(self.dtype)
 
     def describe(self) -> dict[str, object]:
         return {"problem": self.name, "dim": self.dim, **self.settings}

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from optsuite.crn import derive_seed, generator
-from optsuite.device import resolve_device
 from optsuite.engine import chunked
 from optsuite.errors import UserError
 from optsuite.problem import Draw, LinearReadout, Problem
@@ -71,12 +70,6 @@ class NoPropProblem(Problem):
     def check_positive_int(self, key: str, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"problem {self.name!r}: {key}={value!r} must be a positive integer")
-
-    def check_device(self, device: str) -> torch.device:
-        try:
-            return resolve_device(device)
-        except UserError as exc:
-            raise UserError(f"problem {self.name!r}: {exc}") from None
 
     def check_level(self, t: object) -> int:
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= self.T:

@@ -23,7 +23,7 @@ class Synthetic(Problem):
         if not isinstance(dim, int) or dim < 1:
             raise UserError(f"problem {self.name!r}: dim={dim!r} must be a positive integer")
         self.dim = dim
-        self.device = torch.device(device)
+        self.device = self.check_device(device)
         self.flops_per_sample = float(self.flops_per_coordinate * dim)
 
     def initial(self, seed: int) -> torch.Tensor:

@@ -133,7 +133,7 @@ def dataset_of(problem_args: str) -> str:
 
 def block_settings(blocks: pd.DataFrame) -> str:
     """The blocks' settings other than ``t``: ``"T=3,block=random-features"`` (``;`` between several)."""
-    shown = {",".join(f"{k}={v}" for k, v in sorted(args_of(a).items()) if k != "t") for a in blocks["problem_args"]}
+    shown = {family_of(a) for a in blocks["problem_args"]}
     return "; ".join(sorted(s or "defaults" for s in shown))
 
 

@@ -31,14 +31,16 @@ class Optimizer:
 
     ``defaults``: hyperparameter name -> default value; the constructor accepts exactly
     these names and coerces values to the default's type.
-    ``requires``: problem capabilities needed (e.g. ``("linear_readout",)``).
+    ``requires``: problem capabilities needed, a method name -> what it is, e.g.
+    ``{"linear_readout": "a linear readout"}``; a problem lacks one where the method is
+    missing or returns None.
     ``default_budget``: what a run gets when the user names none.
     """
 
     name: ClassVar[str] = "optimizer"
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[dict[str, str]] = {}
     default_budget: ClassVar[Budget] = Budget(evaluations=5000)
 
     def __init__(self, **hyper: Any) -> None:
@@ -62,8 +64,10 @@ class Optimizer:
     @classmethod
     def supports(cls, problem: Problem) -> str | None:
         """None if the optimizer can run on ``problem``, else why not (one line)."""
-        if "linear_readout" in cls.requires and problem.linear_readout() is None:
-            return f"optimizer {cls.name!r} needs a problem with a linear readout; {problem.name!r} has none"
+        for capability, what in cls.requires.items():
+            method = getattr(problem, capability, None)
+            if method is None or method() is None:
+                return f"optimizer {cls.name!r} needs a problem with {what}; {problem.name!r} has none"
         return None
 
 

@@ -107,7 +107,7 @@ class Results:
         cells = store.cells()
         if cells.empty:
             raise UserError(f"results store {path} holds no cells")
-        return cls(cells, store.traces(), f"results store {path}")
+        return cls(cells, store.traces(cells), f"results store {path}")
 
     def problems(self) -> list[str]:
         return sorted(self.cells["problem_key"].unique())

@@ -124,15 +124,15 @@ def execute(cell: Cell, time_limit: float | None = None) -> tuple[dict[str, Any]
     row = record(cell, time_limit)
     trace: list[dict[str, Any]] = []
     try:
-        problem, optimizer, _ = cell.build()
+        problem, optimizer, own_budget = cell.build()
         budget = cell.make_budget(optimizer, time_limit)
         result = run(problem, optimizer, budget, cell.seed)
         row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim)
-        if result.status == "ok" and result.stop == "seconds" and budget != cell.make_budget(optimizer):
+        if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
             row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
         row.update({f"metric_{k}": v for k, v in result.metrics.items()})
         row.update({f"spent_{k}": v for k, v in result.spent.items()})
-        trace = [{"cell_id": cell.cell_id, "run_id": row["run_id"], "step": i + 1, **r}
+        trace = [{"cell_id": row["cell_id"], "run_id": row["run_id"], "step": i + 1, **r}
                  for i, r in enumerate(result.trace)]
     except Exception as exc:
         row.update(status="failed", stop="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0])

@@ -6,10 +6,12 @@ is expanded into cells (expand.py).
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from optsuite.errors import UserError
+from optsuite.results import problem_key
 
 from .cell import Cell
 
@@ -78,8 +80,7 @@ def listing(matrix: Matrix, statuses: dict[str, str]) -> Iterable[str]:
     """Lines of ``--dry-run``: one per cell with its stored status ("-" if not run yet)."""
     yield f"matrix {matrix.name}: {len(matrix.cells)} cells, {sum(c.cell_id in statuses for c in matrix.cells)} stored"
     for cell in matrix.cells:
-        args = ",".join(f"{k}={v}" for k, v in cell.problem_args.items())
-        problem = f"{cell.problem}({args})" if args else cell.problem
+        problem = problem_key(cell.problem, json.dumps(cell.problem_args))
         budget = ",".join(f"{k}={v}" for k, v in cell.budget.items()) or "default"
         yield f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
     for line in matrix.skipped:

@@ -14,12 +14,12 @@ import torch
 from joblib import Parallel, delayed
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.ledger import UNITS, Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 
 PART_SETTINGS = ("ridge", "readout_draws")  # settings of the block and head problems, not of the network
-SUMMED = ("steps", "evaluations", "sample_forwards", "flops", "seconds")
+SUMMED = tuple(u for u in UNITS if u != "peak_memory_bytes")  # peak memory: the largest part's
 
 
 @dataclass
@@ -34,9 +34,8 @@ class PipelineResult:
         return self.metrics.get("test_accuracy", math.nan)
 
 
-def part_specs(settings: dict[str, Any], head_loss: str) -> list[tuple[str, str, dict[str, Any]]]:
+def part_specs(settings: dict[str, Any], T: int, head_loss: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(label, problem name, problem settings) of blocks 1..T and the head."""
-    T = settings.get("T", 10)
     specs = [(f"block {t}", "noprop-block", {**settings, "t": t}) for t in range(1, T + 1)]
     return specs + [("head", "noprop-head", {**settings, "loss": head_loss})]
 
@@ -73,7 +72,7 @@ def train_noprop(settings: dict[str, Any], optimizer: str, hyper: dict[str, Any]
     net = PROBLEMS.create("noprop-net", **{k: v for k, v in settings.items() if k not in PART_SETTINGS})
     opt_cls = OPTIMIZERS.get(optimizer)
     head_loss = head_loss or ("squared" if "linear_readout" in opt_cls.requires else "cross-entropy")
-    specs = part_specs(settings, head_loss)
+    specs = part_specs(settings, net.T, head_loss)
     if budget:
         Budget.parse(budget)  # refuses a bad budget before anything runs
     OPTIMIZERS.create(optimizer, **hyper)

@@ -6,19 +6,18 @@ cell is one line; ``--quiet`` shows nothing.
 """
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from optsuite.results import problem_key
+
 
 def describe(row: dict[str, Any]) -> str:
     """One line for a finished cell: ``noprop-block(t=2) gd(lr=0.01) seed=0: ok``."""
-    args = ",".join(f"{k}={v}" for k, v in json.loads(row["problem_args"]).items())
-    text = f"{row['problem']}({args}) " if args else f"{row['problem']} "
-    text += f"{row['label']} seed={row['seed']}: {row['status']}"
+    text = f"{problem_key(row['problem'], row['problem_args'])} {row['label']} seed={row['seed']}: {row['status']}"
     return text + (f" ({row['error']})" if row.get("error") else "")
 
 

@@ -91,10 +91,10 @@ class Store:
             return self._read(CELLS)
         return self._cells
 
-    def traces(self) -> pd.DataFrame:
-        """Trace rows of the stored attempt of each cell."""
+    def traces(self, cells: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Trace rows of the stored attempt of each cell (``cells``: the cells table, if already read)."""
         traces = self._read(TRACES) if self._traces is None else self._traces
-        cells = self.cells()
+        cells = self.cells() if cells is None else cells
         if traces.empty or cells.empty:
             return traces
         return traces[traces["run_id"].isin(cells["run_id"])].reset_index(drop=True)

@@ -54,7 +54,7 @@ def solve_normal_equations(batches, ridge: float) -> torch.Tensor:
 class Analytic(Optimizer):
     """Exact least-squares optimum of a problem's linear readout (streamed normal equations)."""
 
-    requires = ("linear_readout",)
+    requires = {"linear_readout": "a linear readout"}
 
     def init(self, problem, seed: int) -> None:
         self.x = problem.initial(seed).clone()

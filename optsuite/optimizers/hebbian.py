@@ -30,7 +30,7 @@ class Hebbian(Optimizer):
     """Hebbian (Sanger / Oja) feature learning without labels, then the exact least-squares readout."""
 
     defaults = {"rule": "sanger", "lr": 0.01, "hebbian_steps": 20}
-    requires = ("hebbian_layer",)
+    requires = {"hebbian_layer": "a trainable feature layer (noprop-block with block=learned-features)"}
     default_budget = Budget(steps=40)
 
     def __init__(self, **hyper) -> None:
@@ -40,14 +40,6 @@ class Hebbian(Optimizer):
             raise UserError(f"hebbian: rule {h['rule']!r} unknown; known: {', '.join(RULES)}")
         if not h["lr"] > 0 or h["hebbian_steps"] < 0:
             raise UserError("hebbian: need lr > 0 and hebbian_steps >= 0")
-
-    @classmethod
-    def supports(cls, problem) -> str | None:
-        layer = getattr(problem, "hebbian_layer", None)
-        if layer is None or layer() is None:
-            return (f"optimizer {cls.name!r} needs a problem with a trainable feature layer "
-                    f"(noprop-block with block=learned-features); {problem.name!r} has none")
-        return None
 
     def init(self, problem, seed: int) -> None:
         self.x = problem.initial(seed).clone()

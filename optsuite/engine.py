@@ -11,10 +11,12 @@ Shapes: P candidates, B samples, ``in``/``out`` features.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable, Iterator, Sequence
 
 import torch
 
+from . import fused
 from .errors import UserError
 
 CUDA_MEMORY_FRACTION = 0.5  # of the free CUDA memory: the rest is for the caller's own tensors
@@ -27,12 +29,15 @@ CPU_CHUNK_BYTES = 4 << 20
 # float32 matrix-product setting on CUDA for each precision (bf16 autocasts instead)
 MATMUL_PRECISION = {"float32": "highest", "tf32": "high", "bf16": "highest"}
 PRECISIONS = tuple(MATMUL_PRECISION)
+_PRECISION: ContextVar[str] = ContextVar("precision", default="float32")
+KERNELS = ("auto", "bmm", "fused")
 
 # in place where the backward pass allows it, to keep one activation tensor per layer
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu_,
     "tanh": torch.tanh_,
     "sigmoid": torch.sigmoid_,
+    "silu": torch.nn.functional.silu,
     "identity": lambda h: h,
 }
 
@@ -125,11 +130,18 @@ def precision(mode: str = "float32", device: str | torch.device = "cpu") -> Iter
     before = torch.get_float32_matmul_precision()
     if device_type == "cuda":
         torch.set_float32_matmul_precision(MATMUL_PRECISION[mode])
+    token = _PRECISION.set(mode)
     try:
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=mode == "bf16"):
             yield
     finally:
+        _PRECISION.reset(token)
         torch.set_float32_matmul_precision(before)
+
+
+def current_precision() -> str:
+    """The mode of the innermost :func:`precision` block (float32 outside any)."""
+    return _PRECISION.get()
 
 
 def mlp_shapes(sizes: Sequence[int]) -> list[tuple[int, ...]]:
@@ -155,14 +167,22 @@ def mlp_activation_bytes(sizes: Sequence[int], batch: int, dtype: torch.dtype) -
 
 
 def population_mlp(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activation: str = "relu",
-                   max_bytes: int | None = None) -> torch.Tensor:
+                   max_bytes: int | None = None, kernel: str = "auto") -> torch.Tensor:
     """Every candidate's MLP on the shared input: ``params [P, dim]``, ``x [B, sizes[0]]`` -> ``[P, B, sizes[-1]]``.
 
     ``sizes``: layer widths, input first; ``activation`` after every layer but the last.
     The population runs in chunks under ``max_bytes`` (None: :func:`chunk_budget`).
+    ``kernel``: ``bmm`` (batched matrix products, differentiable, any device), ``fused``
+    (:mod:`optsuite.fused`: two-layer MLPs, Triton, no autograd) or ``auto``: fused where it
+    applies, which is on CUDA outside autograd, else bmm. The fused kernel follows
+    :func:`precision`'s mode and returns float32.
     """
     if activation not in ACTIVATIONS:
         raise UserError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if uses_fused(params, x, sizes, activation, kernel):
+        mode = current_precision()
+        run = lambda chunk: fused.population_mlp2(chunk, x, sizes, activation, mode)
+        return chunked(run, params, x.shape[0] * sizes[-1] * 4, max_bytes)
     shapes, act = mlp_shapes(sizes), ACTIVATIONS[activation]
 
     def forward(chunk: torch.Tensor) -> torch.Tensor:
@@ -173,6 +193,22 @@ def population_mlp(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], 
         return h
 
     return chunked(forward, params, mlp_activation_bytes(sizes, x.shape[0], params.dtype), max_bytes)
+
+
+def uses_fused(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activation: str,
+               kernel: str = "auto") -> bool:
+    """Whether :func:`population_mlp` with ``kernel`` runs the fused kernel on these inputs.
+
+    Raises UserError for ``kernel="fused"`` where it cannot run, saying why.
+    """
+    if kernel not in KERNELS:
+        raise UserError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    if kernel == "bmm" or (kernel == "auto" and params.device.type != "cuda"):
+        return False
+    reason = fused.why_not(params, x, sizes, activation)
+    if reason is not None and kernel == "fused":
+        raise UserError(f"the fused kernel does not apply here: {reason}")
+    return reason is None
 
 
 def population_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:

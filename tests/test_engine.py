@@ -137,10 +137,11 @@ def test_bench_small_prints_rates_ratios_and_steps(capsys):
     assert lines[0].startswith("device: CPU") and "ours/vmap" in lines[header] and "TFLOP/s" in lines[header]
     rows = [line.split() for line in lines[header + 1 : header + 5]]
     assert [(r[0], r[1]) for r in rows] == [("32", "32"), ("32", "128"), ("256", "32"), ("256", "128")]
-    for r in rows:  # ours/loop and ours/vmap are the rates' ratios
-        ours, loop, vmap = float(r[3]), float(r[5]), float(r[6])
-        assert float(r[7]) == pytest.approx(ours / loop, rel=0.05, abs=0.01)
-        assert float(r[8]) == pytest.approx(ours / vmap, rel=0.05, abs=0.01)
+    for r in rows:  # ours/bmm, ours/loop and ours/vmap are the rates' ratios
+        ours, bmm, loop, vmap = float(r[3]), float(r[5]), float(r[6]), float(r[7])
+        assert float(r[8]) == pytest.approx(ours / bmm, rel=0.05, abs=0.01)
+        assert float(r[9]) == pytest.approx(ours / loop, rel=0.05, abs=0.01)
+        assert float(r[10]) == pytest.approx(ours / vmap, rel=0.05, abs=0.01)
     errors = [line for line in lines if line.strip().startswith("H=")]
     assert len(errors) == 2 and all("float32" in e and "bf16" in e for e in errors)
     methods = [m.label for m in population_eval.STEP_METHODS]

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Every GPU check of the population evaluation engine in one run, on a CUDA machine:
+#   - the fused kernel's and the engine's tests on CUDA (float32 mode within 1e-5 of float64);
 #   - the full-size benchmark (H = 32, 256; P = 256, 4096; batch 1024) in float32 with the
 #     optimizer step times, then in tf32 and bf16: sample-evals/s, TFLOP/s, ratios to the
-#     per-candidate loop and vmap, relative errors against float64, and the GPU targets
-#     (>= 7,800 M/s at H=32, >= 1,300 M/s at H=256, CMA-ES <= 5 ms, separable <= 1 ms);
-#   - the engine tests, which also run on CUDA when it is there.
-# Needs torch (and pytest for the tests); pycma and nevergrad are optional: without
-# them the pycma rows print as skipped. Runs from a checkout without installing.
+#     bmm path, the per-candidate loop and vmap, relative errors against float64, and the GPU
+#     targets (>= 7,800 M/s at H=32, >= 1,300 M/s at H=256, CMA-ES <= 5 ms, separable <= 1 ms);
+#     if the fused kernel's tests failed, the benchmark runs on the bmm path instead;
+#   - the fused kernel's tile configurations and its fraction of the tf32 and bf16 ceilings;
+#   - the JAX anchor of DESIGN section 7 (vmap + jit), when jax is installed.
+# Needs torch (and pytest for the tests); Triton for the fused kernel; pycma is optional:
+# without it the pycma rows print as skipped. Runs from a checkout without installing.
 # Output: $OUT/gpu_check.txt when OUT is set, else ./gpu_check.txt.
 #
 #     bash benchmarks/gpu_check.sh
@@ -25,13 +28,19 @@ check() {
 }
 
 check nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-check "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
-check "$python" benchmarks/population_eval.py --device cuda
-check "$python" benchmarks/population_eval.py --device cuda --precision tf32 --no-steps
-check "$python" benchmarks/population_eval.py --device cuda --precision bf16 --no-steps
+check "$python" -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__, torch.cuda.get_device_name())"
 # the tests import optsuite.benchmarks, which only an install provides; install without dependencies
 "$python" -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 \
     || echo "note: optsuite could not be installed here; the benchmark tests will fail to import"
-check "$python" -m pytest -q -p no:cacheprovider tests/test_engine.py -k "not bench_command"
+kernel=auto
+echo "\$ $python -m pytest -q tests/test_fused.py tests/test_engine.py"
+"$python" -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_engine.py -k "not bench_command" \
+    || { status=1; kernel=bmm; echo "fused kernel tests failed: benchmarking the bmm path"; }
+echo
+check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel
+check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel --precision tf32 --no-steps
+check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel --precision bf16 --no-steps
+check "$python" benchmarks/fused_kernel.py
+if "$python" -c "import jax" 2>/dev/null; then check "$python" benchmarks/jax_anchor.py; fi
 echo "gpu_check: $([ $status = 0 ] && echo all steps ran || echo SOME STEPS FAILED) (log: $log)"
 exit $status

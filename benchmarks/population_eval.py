@@ -34,8 +34,8 @@ if not __package__:  # run as a script from a checkout: make ``optsuite`` import
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optsuite.crn import generator
-from optsuite.engine import (PRECISIONS, chunk_size, memory_cap, mlp_activation_bytes, mlp_dim, mlp_flops,
-                             mlp_shapes, population_mlp, precision, unpack)
+from optsuite.engine import (KERNELS, PRECISIONS, chunk_size, memory_cap, mlp_activation_bytes, mlp_dim, mlp_flops,
+                             mlp_shapes, population_mlp, precision, unpack, uses_fused)
 from optsuite.errors import UserError
 from optsuite.problem import Problem
 from optsuite.registry import OPTIMIZERS
@@ -140,36 +140,42 @@ def block_inputs(hidden: int, population: int, batch: int, device: torch.device,
     return params, torch.randn(batch, INPUTS, generator=g, device=device, dtype=dtype)
 
 
-def evaluation_row(hidden: int, population: int, sizes: Sizes, device: torch.device, mode: str) -> dict:
-    """Seconds per population evaluation of ours, the loop and vmap, and the rates of ours."""
+def evaluation_row(hidden: int, population: int, sizes: Sizes, device: torch.device, mode: str,
+                   kernel: str = "auto") -> dict:
+    """Seconds per population evaluation of ours (the engine with ``kernel``), its bmm path, the loop and vmap."""
     block = block_sizes(hidden)
     params, x = block_inputs(hidden, population, sizes.batch, device)
     chunk = chunk_size(population, mlp_activation_bytes(block, sizes.batch, params.dtype), memory_cap(device))
     single = functools.partial(one_candidate, sizes=block)
     methods = {
-        "ours": lambda: population_mlp(params, x, block),
+        "ours": lambda: population_mlp(params, x, block, kernel=kernel),
+        "bmm": lambda: population_mlp(params, x, block, kernel="bmm"),
         "loop": lambda: torch.stack([single(p, x) for p in params]),
         "vmap": lambda: torch.func.vmap(single, in_dims=(0, None), chunk_size=chunk)(params, x),
     }
     with torch.no_grad(), precision(mode, device):
+        if not uses_fused(params, x, block, "relu", kernel):
+            del methods["bmm"]  # ours is the bmm path here
         taken = timing_samples({name: timed(fn, device) for name, fn in methods.items()}, sizes.repeats)
     seconds = {name: statistics.median(t) for name, t in taken.items()}
     samples = population * sizes.batch
+    rates = {name: samples / s / 1e6 for name, s in seconds.items()}
     return {"H": hidden, "P": population, "dim": params.shape[1], "seconds": seconds,
-            "ours_rate": samples / seconds["ours"] / 1e6,
-            "ours_tflops": samples * mlp_flops(block) / seconds["ours"] / 1e12,
-            "loop_rate": samples / seconds["loop"] / 1e6, "vmap_rate": samples / seconds["vmap"] / 1e6}
+            "ours_rate": rates["ours"], "ours_tflops": samples * mlp_flops(block) / seconds["ours"] / 1e12,
+            "bmm_rate": rates.get("bmm", rates["ours"]), "loop_rate": rates["loop"], "vmap_rate": rates["vmap"],
+            "kernel": "fused" if "bmm" in rates else "bmm"}
 
 
-def precision_errors(hidden: int, batch: int, device: torch.device, population: int = 8) -> dict[str, float]:
-    """Relative error ``||out - ref|| / ||ref||`` of the engine in each precision against float64."""
+def precision_errors(hidden: int, batch: int, device: torch.device, population: int = 8,
+                     kernel: str = "auto") -> dict[str, float]:
+    """Relative error ``||out - ref|| / ||ref||`` of the engine with ``kernel`` in each precision against float64."""
     params, x = block_inputs(hidden, population, batch, device, torch.float64)
     block = block_sizes(hidden)
-    reference = population_mlp(params, x, block)
+    reference = population_mlp(params, x, block, kernel="bmm")
     errors = {}
     for mode in PRECISIONS:
         with torch.no_grad(), precision(mode, device):
-            out = population_mlp(params.float(), x.float(), block).double()
+            out = population_mlp(params.float(), x.float(), block, kernel=kernel).double()
         errors[mode] = float((out - reference).norm() / reference.norm())
     return errors
 
@@ -276,12 +282,14 @@ def target_note(target: float | None, value: float, higher_is_better: bool, devi
 
 
 def evaluation_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
-    yield (f"{'H':>4} {'P':>5} {'dim':>6} {'ours M/s':>9} {'TFLOP/s':>8} {'loop M/s':>9} {'vmap M/s':>9} "
-           f"{'ours/loop':>9} {'ours/vmap':>9}  target M/s")
+    yield f"ours: the engine's {rows[0]['kernel']} kernel; bmm: its batched-matrix-product path"
+    yield (f"{'H':>4} {'P':>5} {'dim':>6} {'ours M/s':>9} {'TFLOP/s':>8} {'bmm M/s':>9} {'loop M/s':>9} "
+           f"{'vmap M/s':>9} {'ours/bmm':>8} {'ours/loop':>9} {'ours/vmap':>9}  target M/s")
     for r in rows:
         note = target_note(EVAL_TARGETS.get((r["H"], r["P"])), r["ours_rate"], True, device)
         yield (f"{r['H']:>4} {r['P']:>5} {r['dim']:>6} {r['ours_rate']:>9.2f} {r['ours_tflops']:>8.4f} "
-               f"{r['loop_rate']:>9.2f} {r['vmap_rate']:>9.2f} {r['ours_rate'] / r['loop_rate']:>9.2f} "
+               f"{r['bmm_rate']:>9.2f} {r['loop_rate']:>9.2f} {r['vmap_rate']:>9.2f} "
+               f"{r['ours_rate'] / r['bmm_rate']:>8.2f} {r['ours_rate'] / r['loop_rate']:>9.2f} "
                f"{r['ours_rate'] / r['vmap_rate']:>9.2f}  {note}")
 
 
@@ -310,7 +318,7 @@ def check_lines(evaluations: list[dict], steps: list[dict]) -> Iterator[str]:
 
 
 def benchmark(small: bool = False, device: str | None = None, mode: str = "float32", steps: bool = True,
-              repeats: int | None = None, threads: int | None = None) -> Iterator[str]:
+              repeats: int | None = None, threads: int | None = None, kernel: str = "auto") -> Iterator[str]:
     """The benchmark's report, line by line as each measurement finishes.
 
     ``threads``: CPU threads for torch (None: torch's default). On a shared, loaded CPU,
@@ -318,6 +326,8 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
     """
     if mode not in PRECISIONS:
         raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(PRECISIONS)}")
+    if kernel not in KERNELS:
+        raise UserError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     if repeats is not None and repeats < 1:
         raise UserError(f"--repeats {repeats} must be at least 1")
     if threads is not None:
@@ -330,11 +340,11 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
     yield (f"device: {device_name(dev)}; torch {torch.__version__}; precision {mode}; "
            f"{'small' if small else 'full'} sizes")
     yield f"evaluation: [x(64); z(10)] -> H -> 10, batch {sizes.batch}, median of {sizes.repeats} samples"
-    evaluations = [evaluation_row(h, p, sizes, dev, mode) for h in sizes.hidden for p in sizes.populations]
+    evaluations = [evaluation_row(h, p, sizes, dev, mode, kernel) for h in sizes.hidden for p in sizes.populations]
     yield from evaluation_lines(evaluations, dev)
     yield f"precision: relative error against float64 (P=8, batch {sizes.batch}; tf32 is a no-op on the CPU)"
     for h in sizes.hidden:
-        errors = precision_errors(h, sizes.batch, dev)
+        errors = precision_errors(h, sizes.batch, dev, kernel=kernel)
         yield f"  H={h:<4} " + "  ".join(f"{m} {e:.2e}" for m, e in errors.items())
     step_rows = []
     if steps:
@@ -354,9 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-steps", dest="steps", action="store_false", help="skip the optimizer step timings")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per median")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    parser.add_argument("--kernel", default="auto", choices=KERNELS,
+                        help="the engine's kernel for 'ours' (auto: fused on CUDA where it applies)")
     args = parser.parse_args(argv)
     try:
-        for line in benchmark(args.small, args.device, args.precision, args.steps, args.repeats, args.threads):
+        for line in benchmark(args.small, args.device, args.precision, args.steps, args.repeats, args.threads,
+                              args.kernel):
             print(line, flush=True)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

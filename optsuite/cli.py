@@ -176,11 +176,12 @@ def bench_command(
     steps: bool = typer.Option(True, "--steps/--no-steps", help="time the optimizers' own step per generation"),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="timed samples per median"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)"),
+    kernel: str = typer.Option("auto", "--kernel", help="auto (fused on CUDA where it applies), bmm or fused"),
 ) -> None:
     """Population evaluation speed against a loop and vmap, and the optimizers' own step time."""
     from optsuite.benchmarks.population_eval import benchmark
 
-    for line in benchmark(small, device, precision, steps, repeats, threads):
+    for line in benchmark(small, device, precision, steps, repeats, threads, kernel):
         typer.echo(line)
 
 

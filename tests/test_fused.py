@@ -19,6 +19,12 @@ else:
     DEVICE = "cpu" if fused.interpreted() else None
 needs_kernel = pytest.mark.skipif(DEVICE is None, reason="needs Triton with CUDA, or TRITON_INTERPRET=1")
 
+@pytest.fixture(autouse=True)
+def untuned(monkeypatch):
+    """Tests take the first fitting tile: tuning every test shape would compile every tile for each."""
+    monkeypatch.setattr(fused, "TUNE", False)
+
+
 # relative error bounds against float64 for each precision mode
 BOUNDS = {"float32": 1e-5, "tf32": 5e-3, "bf16": 3e-2}
 SHAPES = [(74, 32, 10, 1024, 4), (74, 256, 10, 256, 3), (5, 3, 1, 17, 2), (20, 100, 33, 130, 3)]
@@ -55,8 +61,27 @@ def test_fused_chunks_and_tile_configs_agree():
     whole = population_mlp(params, x, sizes, kernel="fused", max_bytes=1 << 40)
     pieces = population_mlp(params, x, sizes, kernel="fused", max_bytes=2 * 200 * 10 * 4)  # 2 candidates a chunk
     assert torch.equal(whole, pieces)
-    other = fused.population_mlp2(params, x, sizes, config={"BLOCK_B": 64, "BLOCK_H": 16, "BLOCK_K": 16})
-    assert torch.allclose(other, whole, rtol=1e-5, atol=1e-6)
+    packed = fused.pack(params, sizes)
+    assert [tuple(t.shape[1:]) for t in packed] == [(80, 64), (64,), (64, 16), (16,)]
+    assert float(packed[0][:, 74:].abs().sum() + packed[2][:, :, 10:].abs().sum()) == 0  # zero padding
+    for config in fused.fitting_configs(sizes)[1:]:
+        other = fused.population_mlp2(params, x, sizes, config=config)
+        assert torch.allclose(other, whole, rtol=1e-5, atol=1e-6), config
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="tuning times the tiles on CUDA")
+def test_tuning_picks_a_fitting_tile_once(monkeypatch):
+    monkeypatch.setattr(fused, "TUNE", True)
+    monkeypatch.setattr(fused, "_BEST", {})
+    sizes = (74, 32, 10)
+    params, x = inputs(sizes, 64, 512, DEVICE)
+    tuned = population_mlp(params.float(), x.float(), sizes, kernel="fused")
+    (key, best), = fused._BEST.items()
+    assert best in fused.fitting_configs(sizes) and key[:4] == (512, 80, 32, 16)
+    untuned = fused.population_mlp2(params.float(), x.float(), sizes, config=fused.fitting_configs(sizes)[0])
+    assert torch.allclose(tuned, untuned, rtol=1e-5, atol=1e-6)
+    population_mlp(params.float(), x.float(), sizes, kernel="fused")
+    assert len(fused._BEST) == 1  # remembered, not timed again
 
 
 @needs_kernel

@@ -95,6 +95,15 @@ def test_torch_cma_decomposes_the_covariance_lazily(monkeypatch):
     for step in range(10):
         opt.step(problem, problem.draw(step, 0))
     assert opt.s.eigen_interval > 1 and 0 < len(calls) < 10
+    default_calls = len(calls)
+    calls.clear()
+    opt = OPTIMIZERS.create("torch-cma", eigen_interval=4)  # a decomposition after generations 5 and 10
+    opt.init(problem, seed=0)
+    for step in range(10):
+        opt.step(problem, problem.draw(step, 0))
+    assert opt.s.eigen_interval == 4 and len(calls) == 2 < default_calls
+    with pytest.raises(UserError):
+        OPTIMIZERS.create("torch-cma", eigen_interval=-1)
 
 
 @pytest.mark.parametrize("problem_name, separable", [

@@ -6,12 +6,14 @@ on the device; a generation reads back one small tensor (best loss and stop crit
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 
 from optsuite.crn import generator
+from optsuite.errors import UserError
 from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
@@ -66,19 +68,25 @@ class Strategy:
 class TorchCMA(Optimizer):
     """CMA-ES in torch on the problem's device (tutorial defaults); separable=true for diagonal C.
 
-    ``best()`` is the distribution mean.
+    ``eigen_interval``: generations between eigendecompositions of the full covariance;
+    0 takes the tutorial's (and pycma's) 1 / ((c_1 + c_mu) n 10). ``best()`` is the
+    distribution mean.
     """
 
-    defaults = {"population": 0, "sigma0": 0.5, "separable": False}
+    defaults = {"population": 0, "sigma0": 0.5, "separable": False, "eigen_interval": 0.0}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
         check_population_and_sigma("torch-cma", self.hyper)
+        if not self.hyper["eigen_interval"] >= 0:
+            raise UserError(f"torch-cma: eigen_interval must be at least 0, got {self.hyper['eigen_interval']}")
 
     def init(self, problem, seed: int) -> None:
         n, device, dtype = problem.dim, problem.device, problem.dtype
         lam = population_size(n, self.hyper["population"])
         self.s = Strategy.tutorial(n, lam, self.hyper["separable"])
+        if self.hyper["eigen_interval"]:
+            self.s = dataclasses.replace(self.s, eigen_interval=float(self.hyper["eigen_interval"]))
         self.g = generator(seed, "torch-cma", device=device)
         tensor = lambda value: torch.tensor(value, device=device, dtype=dtype)
         self.weights = tensor(self.s.weights)

@@ -3,11 +3,12 @@
     python benchmarks/fused_kernel.py [--hidden 32 256] [--population 4096] [--batch 1024]
 
 Measures, in one run on a CUDA device: the dense matrix-product ceilings (one large
-square product in float32, tf32 and bf16), then for each block width and precision the
-kernel with each candidate tile configuration, printing M sample-evals/s, useful TFLOP/s
-(the block's own FLOPs; float32 mode makes three TF32 passes for them) and that rate as a
-fraction of the tf32 and bf16 ceilings. The first configuration of each row is the one the
-engine picks (``fused.launch_config``).
+square product in float32, tf32 and bf16), then for each block width and ``tl.dot``
+precision (tf32x3 is the engine's float32 mode; bf16x3 is measured as an alternative) its
+relative error against float64 and, for each tile the engine's tuning may pick
+(``fused.fitting_configs``), M sample-evals/s, useful TFLOP/s (the block's own FLOPs;
+tf32x3 and bf16x3 make three passes for them) and that rate as a fraction of the tf32 and
+bf16 ceilings.
 """
 from __future__ import annotations
 
@@ -25,12 +26,10 @@ else:
     from .population_eval import block_inputs, block_sizes, timed, timing_samples
 
 from optsuite import fused
-from optsuite.engine import MATMUL_PRECISION, mlp_flops
+from optsuite.engine import MATMUL_PRECISION, mlp_flops, population_mlp
 
-CANDIDATE_CONFIGS = [  # BLOCK_B, BLOCK_H, BLOCK_K, num_warps
-    (128, 32, 32, 4), (128, 32, 16, 4), (64, 32, 32, 4), (256, 32, 32, 8), (256, 32, 16, 4),
-    (128, 64, 32, 8), (128, 64, 16, 8), (64, 64, 32, 4), (256, 64, 32, 8), (128, 128, 32, 8), (64, 128, 16, 4),
-]
+DOTS = ("tf32x3", "bf16x3", "tf32", "bf16")  # tl.dot precisions: float32 mode, an alternative, tf32, bf16
+MODE_OF = {dot: mode for mode, dot in fused.DOT_PRECISION.items()}
 
 
 def ceilings(size: int = 8192, repeats: int = 5) -> dict[str, float]:
@@ -47,14 +46,13 @@ def ceilings(size: int = 8192, repeats: int = 5) -> dict[str, float]:
     return rates
 
 
-def configs_for(hidden: int, batch: int) -> list[dict]:
-    picked = fused.launch_config(batch, 74, hidden)
-    out = [picked]
-    for b, h, k, w in CANDIDATE_CONFIGS:
-        cfg = {"BLOCK_B": b, "BLOCK_H": h, "BLOCK_K": k, "num_warps": w}
-        if h <= max(16, 1 << (hidden - 1).bit_length()) and cfg not in out:
-            out.append(cfg)
-    return out
+def relative_error(hidden: int, dot: str, device: torch.device) -> float:
+    """``||out - ref|| / ||ref||`` of the kernel with ``dot`` against float64 (P=8, batch 1024)."""
+    params, x = block_inputs(hidden, 8, 1024, device, torch.float64)
+    block = block_sizes(hidden)
+    reference = population_mlp(params, x, block, kernel="bmm")
+    out = fused.forward(params.float(), x.float(), block, fused.ACTIVATION_CODES["relu"], dot).double()
+    return float((out - reference).norm() / reference.norm())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,25 +69,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}; triton {fused.triton.__version__}")
     ceiling = ceilings()
     print("ceilings (8192^3 product): " + "  ".join(f"{m} {r:.1f} TFLOP/s" for m, r in ceiling.items()))
-    print(f"{'H':>4} {'mode':>7} {'B_B':>4} {'B_H':>4} {'B_K':>4} {'warps':>5} {'M/s':>9} {'TFLOP/s':>8} "
-          f"{'of tf32':>8} {'of bf16':>8}")
+    print(f"{'H':>4} {'dot':>7} {'error':>8} {'B_B':>4} {'B_H':>4} {'warps':>5} {'stages':>6} {'M/s':>9} "
+          f"{'TFLOP/s':>8} {'of tf32':>8} {'of bf16':>8}")
+    relu = fused.ACTIVATION_CODES["relu"]
     for hidden in args.hidden:
         block = block_sizes(hidden)
         params, x = block_inputs(hidden, args.population, args.batch, device)
         samples = args.population * args.batch
-        for mode in fused.DOT_PRECISION:
-            for cfg in configs_for(hidden, args.batch):
-                call = timed(lambda: fused.population_mlp2(params, x, block, "relu", mode, cfg), device)
+        for dot in DOTS:
+            error = relative_error(hidden, dot, device)
+            best = None
+            for cfg in fused.fitting_configs(block):
+                call = timed(lambda: fused.forward(params, x, block, relu, dot, cfg), device)
+                row = (f"{hidden:>4} {dot:>7} {error:>8.1e} {cfg['BLOCK_B']:>4} {cfg['BLOCK_H']:>4} "
+                       f"{cfg['num_warps']:>5} {cfg['num_stages']:>6}")
                 try:
                     seconds = statistics.median(timing_samples({"k": call}, args.repeats)["k"])
-                except Exception as exc:  # a configuration the compiler rejects (shared memory, registers)
-                    print(f"{hidden:>4} {mode:>7} {cfg['BLOCK_B']:>4} {cfg['BLOCK_H']:>4} {cfg['BLOCK_K']:>4} "
-                          f"{cfg['num_warps']:>5}  failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}")
+                except Exception as exc:  # noqa: BLE001 - a tile the compiler rejects (shared memory, registers)
+                    print(f"{row}  failed: {type(exc).__name__}: {str(exc).splitlines()[0][:80]}")
                     continue
                 tflops = samples * mlp_flops(block) / seconds / 1e12
-                print(f"{hidden:>4} {mode:>7} {cfg['BLOCK_B']:>4} {cfg['BLOCK_H']:>4} {cfg['BLOCK_K']:>4} "
-                      f"{cfg['num_warps']:>5} {samples / seconds / 1e6:>9.0f} {tflops:>8.1f} "
-                      f"{tflops / ceiling['tf32']:>8.1%} {tflops / ceiling['bf16']:>8.1%}", flush=True)
+                best = max(best or 0.0, samples / seconds / 1e6)
+                print(f"{row} {samples / seconds / 1e6:>9.0f} {tflops:>8.1f} {tflops / ceiling['tf32']:>8.1%} "
+                      f"{tflops / ceiling['bf16']:>8.1%}", flush=True)
+            if best:
+                print(f"   fastest: H={hidden} {dot} ({MODE_OF.get(dot, 'not a mode')}) {best:,.0f} M sample-evals/s")
     return 0
 
 

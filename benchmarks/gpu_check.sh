@@ -6,6 +6,7 @@
 #     bmm path, the per-candidate loop and vmap, relative errors against float64, and the GPU
 #     targets (>= 7,800 M/s at H=32, >= 1,300 M/s at H=256, CMA-ES <= 5 ms, separable <= 1 ms);
 #     if the fused kernel's tests failed, the benchmark runs on the bmm path instead;
+#   - the time of one eigendecomposition at n = 2,730 (what a full CMA-ES generation waits for);
 #   - the fused kernel's tile configurations and its fraction of the tf32 and bf16 ceilings;
 #   - the JAX anchor of DESIGN section 7 (vmap + jit), when jax is installed.
 # Needs torch (and pytest for the tests); Triton for the fused kernel; pycma is optional:
@@ -40,6 +41,12 @@ echo
 check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel
 check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel --precision tf32 --no-steps
 check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel --precision bf16 --no-steps
+check "$python" -c "
+import time, torch
+c = torch.randn(2730, 2730, device='cuda'); c = c @ c.T / 2730 + torch.eye(2730, device='cuda')
+torch.linalg.eigh(c); torch.cuda.synchronize(); t = time.perf_counter()
+for _ in range(5): torch.linalg.eigh(c)
+torch.cuda.synchronize(); print(f'torch.linalg.eigh, n=2730, float32: {(time.perf_counter() - t) / 5 * 1e3:.1f} ms')"
 check "$python" benchmarks/fused_kernel.py
 if "$python" -c "import jax" 2>/dev/null; then check "$python" benchmarks/jax_anchor.py; fi
 echo "gpu_check: $([ $status = 0 ] && echo all steps ran || echo SOME STEPS FAILED) (log: $log)"

@@ -77,6 +77,7 @@ STEP_METHODS = (
     StepMethod("pycma full", None, {"CMA_diagonal": False}, False),
     StepMethod("pycma diagonal", None, {"CMA_diagonal": True}, True),
     StepMethod("torch-cma full", "torch-cma", {"separable": False}, False),
+    StepMethod("torch-cma full, eigh/10", "torch-cma", {"separable": False, "eigen_interval": 10}, False),
     StepMethod("torch-cma separable", "torch-cma", {"separable": True}, True),
     StepMethod("snes", "snes", {}, True),
 )
@@ -294,13 +295,13 @@ def evaluation_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
 
 
 def step_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
-    yield f"{'method':<20} {'n':>6} {'P':>5} {'median ms':>10} {'mean ms':>9}  target ms"
+    yield f"{'method':<24} {'n':>6} {'P':>5} {'median ms':>10} {'mean ms':>9}  target ms"
     for r in rows:
         if "skipped" in r:
-            yield f"{r['method']:<20} {r['n']:>6} {r['P']:>5}  skipped: {r['skipped']}"
+            yield f"{r['method']:<24} {r['n']:>6} {r['P']:>5}  skipped: {r['skipped']}"
             continue
         note = target_note(STEP_TARGETS.get((r["method"], r["n"])), r["median_ms"], False, device)
-        yield f"{r['method']:<20} {r['n']:>6} {r['P']:>5} {r['median_ms']:>10.3f} {r['mean_ms']:>9.3f}  {note}"
+        yield f"{r['method']:<24} {r['n']:>6} {r['P']:>5} {r['median_ms']:>10.3f} {r['mean_ms']:>9.3f}  {note}"
 
 
 def check_lines(evaluations: list[dict], steps: list[dict]) -> Iterator[str]:

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--population", type=int, default=4096)
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dots", nargs="+", default=list(DOTS), help=f"tl.dot precisions among {', '.join(DOTS)}")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available() or fused.triton is None:
         print("error: the fused kernel benchmark needs a CUDA device and Triton", file=sys.stderr)
@@ -69,20 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}; triton {fused.triton.__version__}")
     ceiling = ceilings()
     print("ceilings (8192^3 product): " + "  ".join(f"{m} {r:.1f} TFLOP/s" for m, r in ceiling.items()))
-    print(f"{'H':>4} {'dot':>7} {'error':>8} {'B_B':>4} {'B_H':>4} {'warps':>5} {'stages':>6} {'M/s':>9} "
+    print(f"{'H':>4} {'dot':>7} {'error':>8} {'B_B':>4} {'B_H':>4} {'warps':>5} {'stages':>6} {'K loop':>9} "
+          f"{'M/s':>9} "
           f"{'TFLOP/s':>8} {'of tf32':>8} {'of bf16':>8}")
     relu = fused.ACTIVATION_CODES["relu"]
     for hidden in args.hidden:
         block = block_sizes(hidden)
         params, x = block_inputs(hidden, args.population, args.batch, device)
         samples = args.population * args.batch
-        for dot in DOTS:
+        for dot in args.dots:
             error = relative_error(hidden, dot, device)
             best = None
             for cfg in fused.fitting_configs(block):
                 call = timed(lambda: fused.forward(params, x, block, relu, dot, cfg), device)
                 row = (f"{hidden:>4} {dot:>7} {error:>8.1e} {cfg['BLOCK_B']:>4} {cfg['BLOCK_H']:>4} "
-                       f"{cfg['num_warps']:>5} {cfg['num_stages']:>6}")
+                       f"{cfg['num_warps']:>5} {cfg['num_stages']:>6} {'pipelined' if cfg['PIPELINED'] else 'unrolled':>9}")
                 try:
                     seconds = statistics.median(timing_samples({"k": call}, args.repeats)["k"])
                 except Exception as exc:  # noqa: BLE001 - a tile the compiler rejects (shared memory, registers)

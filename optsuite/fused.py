@@ -41,10 +41,12 @@ ACTIVATION_CODES = {"relu": 0, "tanh": 1, "sigmoid": 2, "identity": 3, "silu": 4
 MAX_OUTPUTS = 128  # the output accumulator [BLOCK_B, N] stays in registers
 MAX_GRID_Y = 65535
 ALIGN = 16  # K and H are padded to multiples of this; BLOCK_K is this
-CONFIGS = (  # BLOCK_B, BLOCK_H, num_warps, num_stages: the candidates the tuning times
+TILES = (  # BLOCK_B, BLOCK_H, num_warps, num_stages
     (128, 16, 4, 3), (128, 32, 4, 3), (256, 32, 8, 3), (64, 64, 4, 3), (128, 64, 8, 3), (64, 128, 4, 3),
     (128, 128, 8, 2),
 )
+# the candidates the tuning times: each tile with the first layer's K loop unrolled or pipelined
+CONFIGS = tuple(tile + (pipelined,) for pipelined in (False, True) for tile in TILES)
 TUNE = True  # on CUDA, time CONFIGS on the first call per shape and precision; else take the first that fits
 _BEST: dict[tuple, dict] = {}
 
@@ -89,9 +91,18 @@ if triton is not None:
         return out
 
     @triton.jit
+    def _first_layer_step(x_ptr, w1, rows, hs, k0, hidden, K_PAD: tl.constexpr, H_PAD: tl.constexpr,
+                          BLOCK_K: tl.constexpr, PREC: tl.constexpr):
+        ks = k0 + tl.arange(0, BLOCK_K)
+        xt = tl.load(x_ptr + rows[:, None] * K_PAD + ks[None, :])
+        wt = tl.load(w1 + ks[:, None] * H_PAD + hs[None, :])
+        return _dot(xt, wt, hidden, PREC)
+
+    @triton.jit
     def _mlp2_kernel(x_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, out_ptr, B, N,
                      K_PAD: tl.constexpr, H_PAD: tl.constexpr, N_PAD: tl.constexpr, ACT: tl.constexpr,
-                     PREC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr):
+                     PREC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
+                     PIPELINED: tl.constexpr):
         cand = tl.program_id(1).to(tl.int64)
         rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)  # x has rows up to a multiple of BLOCK_B
         ns = tl.arange(0, N_PAD)
@@ -101,11 +112,12 @@ if triton is not None:
         for h0 in range(0, H_PAD, BLOCK_H):
             hs = h0 + tl.arange(0, BLOCK_H)
             hidden = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-            for k0 in tl.static_range(0, K_PAD, BLOCK_K):
-                ks = k0 + tl.arange(0, BLOCK_K)
-                xt = tl.load(x_ptr + rows[:, None] * K_PAD + ks[None, :])
-                wt = tl.load(w1 + ks[:, None] * H_PAD + hs[None, :])
-                hidden = _dot(xt, wt, hidden, PREC)
+            if PIPELINED:  # a loop whose loads the compiler pipelines over num_stages
+                for k0 in tl.range(0, K_PAD, BLOCK_K):
+                    hidden = _first_layer_step(x_ptr, w1, rows, hs, k0, hidden, K_PAD, H_PAD, BLOCK_K, PREC)
+            else:  # unrolled
+                for k0 in tl.static_range(0, K_PAD, BLOCK_K):
+                    hidden = _first_layer_step(x_ptr, w1, rows, hs, k0, hidden, K_PAD, H_PAD, BLOCK_K, PREC)
             hidden += tl.load(b1 + hs)[None, :]
             if ACT == 0:
                 hidden = tl.maximum(hidden, 0.0)
@@ -150,8 +162,8 @@ def pack(params: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
 def fitting_configs(sizes: Sequence[int]) -> list[dict]:
     """The ``CONFIGS`` whose hidden tile divides H' (a 16-unit tile always does)."""
     hp = padded_sizes(sizes)[1]
-    return [{"BLOCK_B": b, "BLOCK_H": h, "num_warps": w, "num_stages": s} for b, h, w, s in CONFIGS
-            if hp % h == 0 and h <= hp]
+    return [{"BLOCK_B": b, "BLOCK_H": h, "num_warps": w, "num_stages": s, "PIPELINED": p}
+            for b, h, w, s, p in CONFIGS if hp % h == 0 and h <= hp]
 
 
 def _launch(x: torch.Tensor, packed: list[torch.Tensor], out: torch.Tensor, sizes: Sequence[int], act: int,
@@ -194,7 +206,7 @@ def population_mlp2(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int],
 
     ``sizes`` = (K, H, N); parameters laid out as ``engine.mlp_shapes`` does (W1, b1, W2, b2).
     ``mode``: float32, tf32 or bf16 products (see the module's note). ``config``: the tile
-    (``BLOCK_B``, ``BLOCK_H``, ``num_warps``, ``num_stages``); None: tuned on CUDA when
+    (``BLOCK_B``, ``BLOCK_H``, ``num_warps``, ``num_stages``, ``PIPELINED``); None: tuned on CUDA when
     ``TUNE`` is set, else the first of :func:`fitting_configs`.
     """
     if triton is None:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from optsuite.crn import generator
-from optsuite.engine import batched_linear, population_linear, shared_linear, unpack
+from optsuite.engine import batched_linear, population_linear, population_mlp, shared_linear, unpack
 from optsuite.errors import UserError
 
 
@@ -118,7 +118,13 @@ class LearnedFeatureBlock(Layered):
         return torch.relu(shared_linear(x, r[:, : self.n_in], c) + population_linear(z, r[:, self.n_in :]))
 
     def forward(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
-        """``params [P, dim]`` -> u_hat ``[P, B, d]``; ``embed`` is unused."""
+        """``params [P, dim]`` -> u_hat ``[P, B, d]``; ``embed`` is unused.
+
+        With ``z [B, d]`` shared by every candidate the block is the engine's two-layer
+        MLP on ``[x; z]`` (the fused kernel on CUDA outside autograd).
+        """
+        if z.dim() == 2:
+            return population_mlp(params, torch.cat([x, z], -1), (self.layers[0][0], self.n_features, self.layers[1][1]))
         w, b = unpack(params, self.shapes)[2:]
         return batched_linear(self.features(params, x, z), w, b)
 

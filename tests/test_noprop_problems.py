@@ -68,6 +68,18 @@ def test_learned_feature_block_starts_as_the_random_feature_block():
     assert fixed.hebbian_layer() is None
 
 
+def test_learned_feature_block_with_a_shared_z_is_the_engines_mlp():
+    from optsuite.problems.noprop_blocks import LearnedFeatureBlock
+
+    block = LearnedFeatureBlock(12, 5, 5, 16, seed=0, t=1, device=torch.device("cpu"), dtype=torch.float32)
+    g = torch.Generator().manual_seed(3)
+    params = block.initial(0) + 0.1 * torch.randn(4, block.dim, generator=g)
+    x, z = torch.randn(9, 12, generator=g), torch.randn(9, 5, generator=g)
+    shared = block.forward(params, x, z, embed=None)  # through engine.population_mlp
+    per_candidate = block.forward(params, x, z.expand(4, 9, 5), embed=None)  # the block's own layers
+    assert shared.shape == (4, 9, 5) and torch.allclose(shared, per_candidate, atol=1e-5)
+
+
 def test_net_starts_where_its_parts_start():
     net = PROBLEMS.create("noprop-net", **SMALL)
     blocks = [PROBLEMS.create("noprop-block", t=t, **SMALL).initial(4) for t in range(1, 4)]

@@ -96,9 +96,17 @@ def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]
     return rows
 
 
-def quality_table(results: Results, key: str, baseline: str | None) -> Table:
-    """Final metrics with intervals and the paired test against ``baseline`` for one problem."""
-    rows = quality_rows(results, key, baseline)
+def quality_by_problem(results: Results, baseline: str | None) -> dict[str, list[dict]]:
+    """:func:`quality_rows` of every problem, keyed by problem key; compute once, pass to each table."""
+    return {key: quality_rows(results, key, baseline) for key in results.problems()}
+
+
+def quality_table(results: Results, key: str, baseline: str | None, rows: list[dict] | None = None) -> Table:
+    """Final metrics with intervals and the paired test against ``baseline`` for one problem.
+
+    ``rows``: the problem's :func:`quality_rows` where already computed.
+    """
+    rows = quality_rows(results, key, baseline) if rows is None else rows
     problem = results.cells_of(key)
     metrics = [m for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS) if has_metric(problem, m)]
     primary = primary_metric(problem)
@@ -158,13 +166,18 @@ def compact_cell(test: PairedTest | None, metric: Metric | None) -> str:
     return f"{verdict(test, metric)} p={format_number(test.p_value)}"
 
 
-def summarize(cells: pd.DataFrame, baseline: str | None = None) -> Table:
-    """The compact table of a whole store: one row per problem and optimizer."""
+def summarize(cells: pd.DataFrame, baseline: str | None = None,
+              rows: dict[str, list[dict]] | None = None) -> Table:
+    """The compact table of a whole store: one row per problem and optimizer.
+
+    ``rows``: :func:`quality_by_problem` for the same cells and resolved baseline where already computed.
+    """
     results = Results(cells, pd.DataFrame())
     baseline = resolve_baseline(results, baseline)
+    rows = quality_by_problem(results, baseline) if rows is None else rows
     body = []
     for key in results.problems():
-        for r in quality_rows(results, key, baseline):
+        for r in rows[key]:
             loss = r["loss_metric"]
             body.append([key, r["entry"], r["success"], r[ACCURACY.column], r[loss.column] if loss else None,
                          *(r[c] for c, _ in COST_COLUMNS), compact_cell(r["test"], r["primary"])])

@@ -80,3 +80,23 @@ def test_cli_report_bad_input_exits_2_with_one_line(argv, needle, store, tmp_pat
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+
+
+def test_report_computes_each_problems_quality_rows_once_and_shares_them(tmp_path, monkeypatch):
+    from optsuite import summary
+
+    calls = []
+    original = summary.quality_rows
+    monkeypatch.setattr(summary, "quality_rows", lambda r, key, b: calls.append(key) or original(r, key, b))
+    results = mixed_results()
+    computed = report.write(results, tmp_path / "computed", "gd", "CMD")[0].read_text()
+    assert sorted(calls) == ["alpha", "beta"]
+    overview = pd.read_csv(tmp_path / "computed" / "tables" / "summary.csv")
+    alpha = pd.read_csv(tmp_path / "computed" / "tables" / "quality-alpha.csv")
+    columns = ["test accuracy", "test accuracy low", "test accuracy high"]
+    shared = overview.loc[overview["problem"] == "alpha", ["ok", *columns]].rename(columns={"ok": "ok runs"})
+    pd.testing.assert_frame_equal(shared.reset_index(drop=True), alpha[["ok runs", *columns]])
+    given = summary.quality_by_problem(results, "gd")
+    calls.clear()
+    assert report.write(results, tmp_path / "given", "gd", "CMD", given)[0].read_text() == computed
+    assert calls == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .anytime import COSTS, cost_to_reach
 from .results import TRAIN_LOSS, Results, has_metric, ok_runs, slug
@@ -59,18 +60,26 @@ def reference(results: Results, key: str) -> Reference | None:
     return Reference(float(np.nanmin(finals)), start, "best final trace loss of any run")
 
 
+def costs_to_reach(results: Results, group: pd.DataFrame, targets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per cost unit, ``[runs, K]``: the cost at which each run of ``group`` first reached each of ``targets [K]``
+    (inf: never); one read of each run's trace per unit for all targets."""
+    traces = [results.trace(c) for c in group["cell_id"]]
+    return {c: np.array([cost_to_reach(t, c, targets) for t in traces]).reshape(len(traces), len(targets))
+            for c in COSTS}
+
+
 def target_table(results: Results, key: str, ref: Reference) -> Table:
     """Per target and optimizer: runs that reached it and the cost to reach it in each unit."""
     problem = results.cells_of(key)
     targets = ref.targets(TABLE_PRECISIONS)
+    groups = dict(iter(problem.groupby("entry", sort=True)))
+    costs = {entry: costs_to_reach(results, group, targets) for entry, group in groups.items()}
     body = []
-    for precision, target in zip(TABLE_PRECISIONS, targets):
-        for entry, group in problem.groupby("entry", sort=True):
-            traces = [results.trace(c) for c in group["cell_id"]]
-            costs = {c: np.array([cost_to_reach(t, c, [target])[0] for t in traces]) for c in COSTS}
-            reached = int(np.isfinite(costs["seconds"]).sum())
+    for k, (precision, target) in enumerate(zip(TABLE_PRECISIONS, targets)):
+        for entry, group in groups.items():
+            reached = int(np.isfinite(costs[entry]["seconds"][:, k]).sum())
             body.append([f"{precision:g}", target, entry, f"{reached}/{len(group)}",
-                         *(bootstrap_median(costs[c], seed=(key, entry, c, precision)) for c in COSTS)])
+                         *(bootstrap_median(costs[entry][c][:, k], seed=(key, entry, c, precision)) for c in COSTS)])
     columns = ["precision", "target loss", "optimizer", "reached", *(f"{t} to reach" for t in COSTS.values())]
     notes = [f"target = reference + precision x (start - reference); reference {ref.loss:.6g} "
              f"({ref.source}), start {ref.start:.6g} (median first trace loss)",

@@ -169,3 +169,27 @@ def test_paired_tests_use_the_baseline_run_at_the_same_budget_and_never_the_base
     assert cma.pairs == 6 and cma.difference.median == pytest.approx(-0.5)  # against gd at 200, not at 100
     snes = next(t for e, t in tests.items() if e.startswith("snes"))
     assert snes.p_value is None and "other budgets" in snes.reason
+
+
+def test_target_table_reads_each_trace_once_per_unit_and_matches_per_target_reads(monkeypatch):
+    from optsuite import reach
+    from optsuite.anytime import COSTS
+
+    results = paired_results()
+    ref = reference(results, "toy")
+    calls = []
+
+    def counted(trace_rows, cost, targets):
+        calls.append(len(targets))
+        return cost_to_reach(trace_rows, cost, targets)
+
+    monkeypatch.setattr(reach, "cost_to_reach", counted)
+    table = target_table(results, "toy", ref)
+    assert calls == [len(reach.TABLE_PRECISIONS)] * (len(results.cells) * len(COSTS))
+    problem = results.cells_of("toy")
+    for precision, target, entry, reached, *costs in table.rows:
+        traces = [results.trace(c) for c in problem.loc[problem["entry"] == entry, "cell_id"]]
+        for unit, got in zip(COSTS, costs):
+            each = [cost_to_reach(t, unit, [target])[0] for t in traces]
+            assert got == bootstrap_median(each, seed=("toy", entry, unit, float(precision)))
+        assert reached == f"{int(np.isfinite(each).sum())}/{len(traces)}"

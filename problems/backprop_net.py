@@ -8,9 +8,8 @@ settings (T, hidden, block family, embedding), so the two compare at equal size.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from optsuite.engine import batched_linear, population_linear, unpack
+from optsuite.engine import population_mlp
 from optsuite.registry import register_problem
 
 from .noprop_blocks import Layered
@@ -22,18 +21,14 @@ class MLPClassifier(Layered):
     """``n_in`` -> ``depth`` x (Linear ``width`` + SiLU) -> Linear ``K``."""
 
     def __init__(self, n_in: int, n_classes: int, depth: int, width: int) -> None:
-        sizes = [n_in] + [width] * depth + [n_classes]
-        self.layers = list(zip(sizes[:-1], sizes[1:]))
+        self.sizes = [n_in] + [width] * depth + [n_classes]
+        self.layers = list(zip(self.sizes[:-1], self.sizes[1:]))
         self.flops_per_sample = 2.0 * sum(i * o for i, o in self.layers)
         self.floats_per_sample = 2 * depth * width + n_classes
 
     def forward(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``params [P, dim]``, ``x [B, n_in]`` -> logits ``[P, B, K]``."""
-        weights = unpack(params, self.shapes)
-        h = population_linear(x, weights[0], weights[1])
-        for w, b in zip(weights[2::2], weights[3::2]):
-            h = batched_linear(F.silu(h), w, b)
-        return h
+        """``params [P, dim]``, ``x [B, n_in]`` -> logits ``[P, B, K]`` (the engine's population MLP)."""
+        return population_mlp(params, x, self.sizes, "silu")
 
 
 @register_problem("backprop-net")

@@ -18,7 +18,7 @@ from typer._click import exceptions as click_errors  # typer vendors its own cli
 
 from .errors import UserError
 from .registry import OPTIMIZERS, PROBLEMS
-from .summary import format_table, summarize
+from .summary import format_table, quality_by_problem, resolve_baseline, summarize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Compare optimizers on NoProp and whole-network losses.")
@@ -160,11 +160,12 @@ def report_command(
     from optsuite.results import Results
 
     loaded = Results.load(results)
-    typer.echo(format_table(summarize(loaded.cells, baseline)))
+    rows = quality_by_problem(loaded, resolve_baseline(loaded, baseline))  # once, for the table and the report
+    typer.echo(format_table(summarize(loaded.cells, baseline, rows)))
     if out is not None:
         command = " ".join(["optsuite report", str(results), "--out", str(out)]
                            + (["--baseline", baseline] if baseline else []))
-        index = report.write(loaded, out, baseline, command)
+        index = report.write(loaded, out, baseline, command, rows)
         typer.echo(f"report: {index[0]}", err=True)
 
 

@@ -1,15 +1,20 @@
-"""The results store of a matrix: a folder with one Parquet file of cell rows and one of traces.
+"""The results store of a matrix: a folder with a Parquet file of cell rows and Parquet parts of traces.
 
-``cells.parquet`` holds one row per cell (the last attempt), ``traces.parquet`` one row
-per step, tied to its cell row by ``run_id``. Only the driver process writes, one
-writer at a time (a lock file), and every write replaces a file atomically (write a
-temporary file, fsync, rename), so a crash never leaves a half-written table.
+``cells.parquet`` holds one row per cell (the last attempt). Trace rows, one per step and
+tied to their cell row by ``run_id``, go to numbered parts (``traces-00001.parquet``, ...):
+each flush adds one part and never rewrites an earlier one, and a reader concatenates
+them in order (a store written before parts existed has a single ``traces.parquet``,
+read as part 0). Only the attempt a cell row names is read back, so the rows of a retried
+cell's older attempt are never read twice. Only the driver process writes, one writer at
+a time (a lock file), and every file appears atomically (write a temporary file, fsync,
+rename), so a crash never leaves a half-written table.
 
 ``manifest.json`` lists, for each data file, the SHA-256 and row count of the version a
-reader may find. While a write is under way it lists two (the new one and the one
-before, ``sha256`` null: no file yet), since a crash between two renames legitimately
-leaves one file a version behind. Anything else is corruption and is reported on one
-line, never merged.
+reader may find. While a flush is under way it lists two for the cells table and for the
+new part (the new one and the one before, ``sha256`` null: no file yet), since a crash
+between two renames legitimately leaves the cells table a version behind; the next writer
+then deletes the part whose cell rows never landed. Anything else is corruption and is
+reported on one line, never merged.
 """
 from __future__ import annotations
 
@@ -18,21 +23,49 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import pandas as pd
 
 from optsuite.errors import UserError
 
 CELLS, TRACES, MANIFEST, LOCK = "cells.parquet", "traces.parquet", "manifest.json", ".lock"
+PART = re.compile(r"traces-(\d+)\.parquet")  # a trace part; TRACES, a store's single file before parts, is part 0
 RETRIED = ("failed", "timeout")  # statuses that ``--retry`` runs again
 ABSENT = {"sha256": None, "rows": 0}  # the manifest's entry for a file not yet written
+T = TypeVar("T")
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def part_name(number: int) -> str:
+    return f"traces-{number:05d}.parquet"
+
+
+def part_number(name: str) -> int | None:
+    """The position of trace file ``name`` among the parts (TRACES: 0); None if it is no trace file."""
+    match = PART.fullmatch(name)
+    return int(match.group(1)) if match else 0 if name == TRACES else None
+
+
+def trace_parts(names: Any) -> list[str]:
+    """The trace files among ``names``, in the order they were written."""
+    return sorted((n for n in names if part_number(n) is not None), key=part_number)
+
+
+def last_writes(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Trace parts (in order) -> their rows, where an attempt (``run_id``) written twice keeps only its last write."""
+    frames = [f.assign(_part=i) for i, f in enumerate(frames) if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    rows = pd.concat(frames, ignore_index=True)
+    last = rows.groupby("run_id")["_part"].transform("max")
+    return rows[rows["_part"] == last].drop(columns="_part").reset_index(drop=True)
 
 
 class Store:
@@ -40,7 +73,6 @@ class Store:
         self.path = Path(path)
         self._lock = None
         self._cells: pd.DataFrame | None = None
-        self._traces: pd.DataFrame | None = None
         self._on_disk: dict[str, dict[str, Any]] = {}  # the version of each file now on disk
 
     # -- reading -----------------------------------------------------------------------
@@ -48,7 +80,7 @@ class Store:
         """Data file name -> the versions a reader may find (``sha256``, ``rows``)."""
         file = self.path / MANIFEST
         if not file.exists():
-            if any((self.path / name).exists() for name in (CELLS, TRACES)):
+            if (self.path / CELLS).exists() or trace_parts(p.name for p in self.path.glob("traces*.parquet")):
                 raise UserError(f"results store {self.path} has data files but no {MANIFEST}; it is damaged")
             return {}
         try:
@@ -58,10 +90,9 @@ class Store:
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UserError(f"results store file {file} is corrupt (not a valid manifest)") from None
 
-    def _read_verified(self, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """The table and its manifest version entry."""
+    def _read_verified(self, name: str, versions: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The table ``name`` and the entry of ``versions`` (its manifest list) that it matches."""
         file = self.path / name
-        versions = self.manifest().get(name, [])
         if not file.exists():
             if versions and all(v["sha256"] for v in versions):
                 raise UserError(f"results store file {file} is missing ({MANIFEST} lists it)")
@@ -78,23 +109,33 @@ class Store:
             raise UserError(f"results store file {file} is corrupt ({len(frame)} rows, {MANIFEST} says {match[0]['rows']})")
         return frame, match[0]
 
-    def _read(self, name: str) -> pd.DataFrame:
-        """A verified table; read twice before calling it corrupt, in case a writer replaced it meanwhile."""
+    @staticmethod
+    def _twice(read: Callable[[], T]) -> T:
+        """``read()``; tried twice before calling the store corrupt, in case a writer replaced a file meanwhile."""
         try:
-            return self._read_verified(name)[0]
+            return read()
         except UserError:
             time.sleep(0.2)
-            return self._read_verified(name)[0]
+            return read()
+
+    def _read_cells(self) -> pd.DataFrame:
+        return self._read_verified(CELLS, self.manifest().get(CELLS, []))[0]
+
+    def _read_traces(self) -> pd.DataFrame:
+        """Every trace part the manifest lists, concatenated in order (see :func:`last_writes`)."""
+        manifest = self.manifest()
+        return last_writes([self._read_verified(name, manifest[name])[0] for name in trace_parts(manifest)])
 
     def cells(self) -> pd.DataFrame:
         if self._cells is None:
-            return self._read(CELLS)
+            return self._twice(self._read_cells)
         return self._cells
 
     def traces(self, cells: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Trace rows of the stored attempt of each cell (``cells``: the cells table, if already read)."""
-        traces = self._read(TRACES) if self._traces is None else self._traces
+        """Trace rows of the stored attempt of each cell (``cells``: the cells table, if already read;
+        read it first, since a flush lands its trace part before its cell rows)."""
         cells = self.cells() if cells is None else cells
+        traces = self._twice(self._read_traces)
         if traces.empty or cells.empty:
             return traces
         return traces[traces["run_id"].isin(cells["run_id"])].reset_index(drop=True)
@@ -110,7 +151,7 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------
     def open(self) -> "Store":
-        """Take the writer's lock and load the tables; one writer per store at a time."""
+        """Take the writer's lock, verify every file and load the cells; one writer per store at a time."""
         if self._lock is not None:
             return self
         self.path.mkdir(parents=True, exist_ok=True)
@@ -121,17 +162,39 @@ class Store:
             lock.close()
             raise UserError(f"results store {self.path} is in use by another run") from None
         self._lock = lock
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _load(self) -> None:
         for stale in self.path.glob(".*.tmp*"):  # left by a writer killed mid-write
             stale.unlink()
-        (self._cells, cells_version), (self._traces, traces_version) = map(self._read_verified, (CELLS, TRACES))
-        self._on_disk = {CELLS: cells_version, TRACES: traces_version}
-        return self
+        manifest = self.manifest()
+        self._cells, cells_version = self._read_verified(CELLS, manifest.get(CELLS, []))
+        self._on_disk = {CELLS: cells_version}
+        for name in trace_parts(manifest):
+            self._on_disk[name] = self._read_verified(name, manifest[name])[1]
+        self._settle(manifest)
+
+    def _settle(self, manifest: dict[str, list[dict[str, Any]]]) -> None:
+        """After a writer killed mid-flush: delete the new trace part if the cell rows of its flush
+        never landed (they will run again), and list one version per file."""
+        if manifest.get(CELLS, [ABSENT])[0] != self._on_disk[CELLS]:
+            for name in trace_parts(manifest):
+                if ABSENT in manifest[name]:
+                    (self.path / name).unlink(missing_ok=True)
+                    self._on_disk[name] = ABSENT
+        if any(len(versions) > 1 for versions in manifest.values()):
+            self._publish(self._settled())
 
     def close(self) -> None:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-        self._cells = self._traces = None
+        self._cells = None
 
     def __enter__(self) -> "Store":
         return self.open()
@@ -140,25 +203,29 @@ class Store:
         self.close()
 
     def append(self, rows: list[dict[str, Any]], traces: list[dict[str, Any]]) -> None:
-        """Add cell rows and trace rows; a cell already stored is replaced, never duplicated."""
+        """Add cell rows, and their trace rows as a new part; a cell already stored is replaced, never
+        duplicated, and the rows of its earlier attempt are no longer read back."""
         if not rows:
             return
         self.open()
-        new_ids = {r["cell_id"] for r in rows}
-        cells = pd.concat([f for f in (self._keep(self._cells, new_ids), pd.DataFrame(rows)) if len(f)],
-                          ignore_index=True)
-        frames = [f for f in (self._keep(self._traces, new_ids), pd.DataFrame(traces)) if len(f)]
-        trace_table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        self._commit({CELLS: cells, TRACES: trace_table})
-        self._cells, self._traces = cells, trace_table
+        kept = self._cells
+        if len(kept):
+            kept = kept[~kept["cell_id"].isin({r["cell_id"] for r in rows})]
+        cells = pd.concat([f for f in (kept, pd.DataFrame(rows)) if len(f)], ignore_index=True)
+        tables = {self._next_part(): pd.DataFrame(traces)} if traces else {}
+        self._commit({**tables, CELLS: cells})  # the part first: a cell row never lands before its trace
+        self._cells = cells
 
-    @staticmethod
-    def _keep(frame: pd.DataFrame, drop_ids: set[str]) -> pd.DataFrame:
-        return frame[~frame["cell_id"].isin(drop_ids)] if len(frame) else frame
+    def _next_part(self) -> str:
+        return part_name(max(filter(None, map(part_number, self._on_disk)), default=0) + 1)
+
+    def _settled(self) -> dict[str, list[dict[str, Any]]]:
+        """The manifest's files when no write is under way: the version of each file on disk."""
+        return {name: [version] for name, version in self._on_disk.items() if version["sha256"]}
 
     def _commit(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Write temporaries; publish a manifest naming the old and new versions; rename (traces
-        first); then settle the manifest on the new versions alone."""
+        """Write temporaries; publish a manifest naming the old and new versions; rename them in the
+        order of ``tables``; then settle the manifest on the new versions alone."""
         written, versions = {}, {}
         for name, frame in tables.items():
             buffer = io.BytesIO()
@@ -166,14 +233,15 @@ class Store:
             data = buffer.getvalue()
             written[name] = self._write_tmp(name, data)
             versions[name] = {"sha256": sha256(data), "rows": len(frame)}
-        self._publish({name: [versions[name], self._on_disk[name]] for name in tables})
-        for name in (TRACES, CELLS):
+        pending = {name: [versions[name], self._on_disk.get(name, ABSENT)] for name in tables}
+        self._publish({**self._settled(), **pending})
+        for name in tables:
             os.replace(written[name], self.path / name)
-        self._on_disk = versions
-        self._publish({name: [versions[name]] for name in tables})
+        self._on_disk.update(versions)
+        self._publish(self._settled())
 
     def _publish(self, files: dict[str, list[dict[str, Any]]]) -> None:
-        text = json.dumps({"format": 1, "files": files}, indent=1).encode()
+        text = json.dumps({"format": 2, "files": files}, separators=(",", ":")).encode()
         os.replace(self._write_tmp(MANIFEST, text), self.path / MANIFEST)
         directory = os.open(self.path, os.O_RDONLY)
         try:

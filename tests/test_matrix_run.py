@@ -1,4 +1,5 @@
 """Running matrices: failures and timeouts recorded, resume after kill -9, Dask equal to loky, GPU slots."""
+import json
 import os
 import signal
 import subprocess
@@ -159,6 +160,8 @@ def test_kill_9_mid_matrix_then_resume_equals_the_uninterrupted_run(reference, t
     assert main(["run", str(spec), "--out", str(store), "-j", "2", "--quiet"]) == 0
     after = Store(store).cells()
     kept = after.set_index("cell_id").loc[before["cell_id"], "run_id"]
+    listed = json.loads((store / "manifest.json").read_text())["files"]
+    assert sorted(listed) == sorted(p.name for p in store.glob("*.parquet"))  # no trace part left orphaned
     assert list(kept) == list(before["run_id"])  # the cells stored before the kill did not run again
     resumed, expected = comparable(store), comparable(reference_store)
     pd.testing.assert_frame_equal(resumed[0], expected[0])

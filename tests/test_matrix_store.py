@@ -1,13 +1,15 @@
 """The results store: replacement without duplicates, one writer, crash states that are legal, corruption that is not."""
+import io
 import json
 import os
 
+import pandas as pd
 import pytest
 
 from optsuite.cli import main
 from optsuite.errors import UserError
 from optsuite.runners.cell import Cell, execute
-from optsuite.runners.store import CELLS, MANIFEST, TRACES, Store
+from optsuite.runners.store import CELLS, MANIFEST, TRACES, Store, part_name, sha256
 
 CELL_A = Cell("sphere", "montecarlo", 0, {"steps": 5}, {"dim": 3})
 CELL_B = Cell("sphere", "gd", 1, {"steps": 4}, {"dim": 3}, {"lr": 0.1})
@@ -41,7 +43,7 @@ def test_one_writer_at_a_time(tmp_path):
 
 
 def test_a_crash_between_renames_leaves_a_readable_store(tmp_path, monkeypatch):
-    """Killed after the manifest and traces were replaced but before cells: both versions are legal."""
+    """Killed after the manifest and the new trace part landed but before cells: both versions are legal."""
     fill(tmp_path, [CELL_A])
     renames = []
 
@@ -59,13 +61,18 @@ def test_a_crash_between_renames_leaves_a_readable_store(tmp_path, monkeypatch):
     with pytest.raises(Killed), Store(tmp_path) as store:
         store.append([row], trace)
     monkeypatch.undo()
-    assert [os.path.basename(r) for r in renames] == [MANIFEST, TRACES]  # the manifest lists old and new
+    assert [os.path.basename(r) for r in renames] == [MANIFEST, part_name(2)]  # the manifest lists old and new
     store = Store(tmp_path)
     assert list(store.cells()["cell_id"]) == [CELL_A.cell_id]  # the old cells table
-    assert set(store.traces()["cell_id"]) == {CELL_A.cell_id}  # new traces file, filtered to stored attempts
+    assert set(store.traces()["cell_id"]) == {CELL_A.cell_id}  # new trace part, filtered to stored attempts
     fill(tmp_path, [CELL_B])  # a writer resumes and leaves stray temporaries behind
-    assert sorted(Store(tmp_path).cells()["cell_id"]) == sorted([CELL_A.cell_id, CELL_B.cell_id])
+    store = Store(tmp_path)
+    assert sorted(store.cells()["cell_id"]) == sorted([CELL_A.cell_id, CELL_B.cell_id])
+    assert len(store.traces()) == 5 + 4 and not store.traces().duplicated(["run_id", "step"]).any()
+    assert not (tmp_path / part_name(2)).exists()  # the part whose cell rows never landed is deleted
+    assert len(pd.read_parquet(tmp_path / part_name(3))) == 4  # and its number is not reused by the same writer
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
+    assert all(len(v) == 1 for v in json.loads((tmp_path / MANIFEST).read_text())["files"].values())
 
 
 def flip_byte(path):
@@ -76,7 +83,9 @@ def flip_byte(path):
 
 @pytest.mark.parametrize("damage,needle", [
     (lambda p: flip_byte(p / CELLS), "cells.parquet is corrupt (its checksum"),
-    (lambda p: (p / TRACES).write_bytes((p / TRACES).read_bytes()[:100]), "traces.parquet is corrupt (its checksum"),
+    (lambda p: (p / part_name(1)).write_bytes((p / part_name(1)).read_bytes()[:100]),
+     "traces-00001.parquet is corrupt (its checksum"),
+    (lambda p: (p / part_name(1)).unlink(), "traces-00001.parquet is missing"),
     (lambda p: (p / CELLS).unlink(), "cells.parquet is missing"),
     (lambda p: (p / MANIFEST).unlink(), "has data files but no manifest.json"),
     (lambda p: (p / MANIFEST).write_text("{not json"), "manifest.json is corrupt"),
@@ -97,7 +106,7 @@ def test_a_damaged_store_is_a_clear_one_line_error(tmp_path, capsys, damage, nee
 def test_manifest_lists_checksums_and_row_counts(tmp_path):
     fill(tmp_path)
     files = json.loads((tmp_path / MANIFEST).read_text())["files"]
-    assert [v["rows"] for v in files[CELLS]] == [2] and [v["rows"] for v in files[TRACES]] == [9]
+    assert [v["rows"] for v in files[CELLS]] == [2] and [v["rows"] for v in files[part_name(1)]] == [9]
 
 
 def test_retry_counts_failed_and_timed_out_cells_as_unfinished(tmp_path):
@@ -107,3 +116,54 @@ def test_retry_counts_failed_and_timed_out_cells_as_unfinished(tmp_path):
     store = Store(tmp_path)
     assert store.finished_ids() == {ok["cell_id"], failed["cell_id"]}
     assert store.finished_ids(retry=True) == {ok["cell_id"]}
+
+
+def test_a_flush_writes_only_its_own_rows_and_reading_concatenates_the_parts(tmp_path):
+    cells = [Cell("sphere", "montecarlo", seed, {"steps": 3 + seed}, {"dim": 2}) for seed in range(3)]
+    seen = {}
+    for number, cell in enumerate(cells, start=1):
+        fill(tmp_path, [cell])
+        for earlier, (data, mtime) in seen.items():  # earlier parts are never rewritten
+            assert (tmp_path / earlier).read_bytes() == data and (tmp_path / earlier).stat().st_mtime_ns == mtime
+        part = tmp_path / part_name(number)
+        seen[part.name] = part.read_bytes(), part.stat().st_mtime_ns
+        assert len(pd.read_parquet(part)) == 3 + number - 1  # this flush's rows alone
+    parts = pd.concat([pd.read_parquet(tmp_path / name) for name in seen], ignore_index=True)
+    pd.testing.assert_frame_equal(Store(tmp_path).traces(), parts)
+    assert sorted(p.name for p in tmp_path.glob("traces*")) == sorted(seen)
+
+
+def test_writing_the_same_attempt_twice_reads_back_its_rows_once(tmp_path):
+    """A flush repeated after a failed write (the same rows and run_id) adds a part but no duplicates."""
+    row, trace = execute(CELL_A)
+    for _ in range(2):
+        with Store(tmp_path) as store:
+            store.append([row], trace)
+    assert len(pd.read_parquet(tmp_path / part_name(2))) == 5
+    traces = Store(tmp_path).traces()
+    assert list(traces["step"]) == [1, 2, 3, 4, 5] and set(traces["run_id"]) == {row["run_id"]}
+
+
+def write_single_file_store(path, rows, traces):
+    """A store as written before trace parts existed: one traces.parquet, format 1 manifest."""
+    files = {}
+    for name, frame in ((CELLS, pd.DataFrame(rows)), (TRACES, pd.DataFrame(traces))):
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        (path / name).write_bytes(buffer.getvalue())
+        files[name] = [{"sha256": sha256(buffer.getvalue()), "rows": len(frame)}]
+    (path / MANIFEST).write_text(json.dumps({"format": 1, "files": files}))
+
+
+def test_a_single_file_store_still_reads_and_takes_new_parts_after_it(tmp_path):
+    (a, trace_a), (b, trace_b), (again, trace_again) = execute(CELL_A), execute(CELL_B), execute(CELL_A)
+    write_single_file_store(tmp_path, [a, b], trace_a + trace_b)
+    legacy = (tmp_path / TRACES).read_bytes()
+    assert len(Store(tmp_path).traces()) == 5 + 4
+    with Store(tmp_path) as store:
+        store.append([again], trace_again)  # a retry of CELL_A: its old rows stay in traces.parquet
+    store = Store(tmp_path)
+    traces = store.traces()
+    assert (tmp_path / TRACES).read_bytes() == legacy and (tmp_path / part_name(1)).exists()
+    assert len(traces) == 5 + 4 and set(traces["run_id"]) == {b["run_id"], again["run_id"]}
+    assert list(traces["run_id"]) == [b["run_id"]] * 4 + [again["run_id"]] * 5  # parts in order, traces.parquet first

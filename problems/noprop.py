@@ -105,9 +105,9 @@ class NoPropBlock(NoPropProblem):
 class NoPropHead(NoPropProblem):
     """The head p(y | z_T) alone, on z_T ~ q(z_T | y): cross-entropy, or squared error to one-hot labels.
 
-    ``loss="squared"`` (+ ridge ||params||^2) is least squares and has a linear readout,
-    so the whole NoProp pipeline can run without a gradient; the prediction is the
-    argmax of the same logits either way.
+    Either loss adds ridge ||params||^2. ``loss="squared"`` is then least squares and has a
+    linear readout, so the whole NoProp pipeline can run without a gradient; the
+    prediction is the argmax of the same logits either way.
     """
 
     def __init__(self, loss: str = "cross-entropy", ridge: float = 0.0, readout_draws: int = 4, **settings) -> None:
@@ -131,9 +131,8 @@ class NoPropHead(NoPropProblem):
 
     def loss(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, noise_seed: int) -> torch.Tensor:
         logits = self.part.forward(params, self.noised(self.embed[y], self.T, noise_seed))
-        if self.head_loss == "cross-entropy":
-            return cross_entropy(logits, y)
-        return squared_error(logits, self.one_hot(y)) + penalty(params, self.ridge)
+        fit = cross_entropy(logits, y) if self.head_loss == "cross-entropy" else squared_error(logits, self.one_hot(y))
+        return fit + penalty(params, self.ridge)
 
     def linear_readout(self) -> LinearReadout | None:
         if self.head_loss != "squared":

@@ -127,6 +127,15 @@ def test_squared_head_has_a_closed_form_and_cross_entropy_head_has_none():
     assert result.metrics["test_loss"] < 0.01
 
 
+@pytest.mark.parametrize("loss", ["cross-entropy", "squared"])
+def test_head_ridge_adds_its_penalty_to_either_loss(loss):
+    plain = PROBLEMS.create("noprop-head", loss=loss, **SMALL)
+    ridged = PROBLEMS.create("noprop-head", loss=loss, ridge=0.5, **SMALL)
+    params, draw = population(plain, 3), plain.draw(2, 5)
+    expected = plain.evaluate(params, draw) + 0.5 * params.double().pow(2).sum(-1)
+    assert torch.allclose(ridged.evaluate(params, draw), expected)
+
+
 def test_embeddings():
     one_hot = PROBLEMS.create("noprop-block", **SMALL)
     assert torch.equal(one_hot.embed, torch.eye(10))

@@ -114,3 +114,22 @@ def test_auto_on_the_cpu_is_the_bmm_path():
     assert engine.current_precision() == "float32"
     with precision("bf16", "cpu"):
         assert engine.current_precision() == "bf16"
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="the engine picks the fused kernel on CUDA")
+def test_a_learned_feature_noprop_block_on_cuda_runs_fused_and_equals_the_bmm_path(monkeypatch):
+    from optsuite.registry import PROBLEMS
+
+    problem = PROBLEMS.create("noprop-block", block="learned-features", hidden=64, T=3, t=2, device="cuda")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    params = problem.initial(0) + 0.05 * torch.randn(16, problem.dim, generator=g, device="cuda")
+    draw = problem.draw(1, 0)
+    calls = []
+    forward = fused.forward
+    monkeypatch.setattr(fused, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    with torch.no_grad():
+        fused_losses = problem.evaluate(params, draw)
+        assert calls  # the block went through the kernel
+        monkeypatch.setattr(engine, "uses_fused", lambda *a, **k: False)
+        bmm_losses = problem.evaluate(params, draw)
+    assert torch.allclose(fused_losses, bmm_losses, rtol=1e-5)

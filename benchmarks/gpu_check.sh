@@ -8,7 +8,8 @@
 #     if the fused kernel's tests failed, the benchmark runs on the bmm path instead;
 #   - the time of one eigendecomposition at n = 2,730 (what a full CMA-ES generation waits for);
 #   - the fused kernel's tile configurations and its fraction of the tf32 and bf16 ceilings;
-#   - the JAX anchor of DESIGN section 7 (vmap + jit), when jax is installed.
+#   - the JAX anchor of DESIGN section 7 (vmap + jit), when jax is installed;
+#   - a small matrix on CUDA (two problems x four optimizers x two seeds, two cells sharing the GPU).
 # Needs torch (and pytest for the tests); Triton for the fused kernel; pycma is optional:
 # without it the pycma rows print as skipped. Runs from a checkout without installing.
 # Output: $OUT/gpu_check.txt when OUT is set, else ./gpu_check.txt.
@@ -49,5 +50,11 @@ for _ in range(5): torch.linalg.eigh(c)
 torch.cuda.synchronize(); print(f'torch.linalg.eigh, n=2730, float32: {(time.perf_counter() - t) / 5 * 1e3:.1f} ms')"
 check "$python" benchmarks/fused_kernel.py
 if "$python" -c "import jax" 2>/dev/null; then check "$python" benchmarks/jax_anchor.py; fi
+smoke=$(mktemp -d)
+check "$python" -c "import sys; from optsuite.cli import main; sys.exit(main(sys.argv[1:]))" run \
+    -p "noprop-block(block=learned-features,hidden=64,T=3,t=2,device=cuda)" \
+    -p "backprop-net(T=3,hidden=16,depth=1,device=cuda)" -o gd -o "torch-cma(separable=true,sigma0=0.05)" \
+    -o "snes(sigma0=0.05)" -o "montecarlo(radius=0.05)" -s 2 -b sample_forwards=1000000 -j 2 --gpu-slots 2 \
+    -q --out "$smoke/store"
 echo "gpu_check: $([ $status = 0 ] && echo all steps ran || echo SOME STEPS FAILED) (log: $log)"
 exit $status

@@ -22,8 +22,10 @@ Shapes: P candidates, B samples, K inputs, H hidden units, N outputs.
 """
 from __future__ import annotations
 
+import math
 import os
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 import torch
 
@@ -181,23 +183,40 @@ def tuned_config(x, packed, out, sizes, act: int, dot: str) -> dict:
     """The fastest of :func:`fitting_configs` for this shape and precision, timed once and remembered."""
     key = (out.shape[1], *padded_sizes(sizes), act, dot, out.device.index)
     if key not in _BEST:
-        timings = {}
-        for i, cfg in enumerate(fitting_configs(sizes)):
-            try:
-                _launch(x, packed, out, sizes, act, dot, cfg)  # compiles
-            except Exception:  # noqa: BLE001 - a tile the compiler cannot fit (registers, shared memory)
-                continue
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(3):
-                _launch(x, packed, out, sizes, act, dot, cfg)
-            end.record()
-            end.synchronize()
-            timings[i] = start.elapsed_time(end)
-        if not timings:
-            raise UserError(f"no tile configuration of the fused kernel compiles for sizes {tuple(sizes)}")
-        _BEST[key] = fitting_configs(sizes)[min(timings, key=timings.get)]
+        sync = lambda: torch.cuda.synchronize(out.device)
+        _BEST[key] = fastest(fitting_configs(sizes), lambda cfg: _launch(x, packed, out, sizes, act, dot, cfg), sync)
     return _BEST[key]
+
+
+def fastest(configs: list[dict], launch: Callable[[dict], None], sync: Callable[[], None], rounds: int = 3,
+            min_ms: float = 5.0) -> dict:
+    """The config whose ``launch`` is fastest: the best of ``rounds`` rounds of at least ``min_ms`` each.
+
+    Each config is launched once to compile it (one the compiler cannot fit, for its
+    registers or shared memory, is passed over) and once more to size its rounds.
+    """
+    timings = {}
+    for i, cfg in enumerate(configs):
+        try:
+            launch(cfg)
+            sync()
+        except Exception:  # noqa: BLE001 - the compiler's errors have no common type across Triton versions
+            continue
+        count = max(1, math.ceil(min_ms / max(_round_ms(launch, cfg, 1, sync), 1e-3)))
+        timings[i] = min(_round_ms(launch, cfg, count, sync) for _ in range(rounds))
+    if not timings:
+        raise UserError("no tile configuration of the fused kernel compiles for this block")
+    return configs[min(timings, key=timings.get)]
+
+
+def _round_ms(launch: Callable[[dict], None], cfg: dict, count: int, sync: Callable[[], None]) -> float:
+    """Milliseconds per launch over ``count`` launches."""
+    sync()
+    start = time.perf_counter()
+    for _ in range(count):
+        launch(cfg)
+    sync()
+    return (time.perf_counter() - start) * 1e3 / count
 
 
 def population_mlp2(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activation: str = "relu",

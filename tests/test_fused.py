@@ -104,6 +104,20 @@ def test_fused_kernel_where_it_cannot_run_is_a_one_line_error():
         population_mlp(params, x, sizes, kernel="triton")
 
 
+def test_tuning_takes_the_fastest_config_that_compiles():
+    import time
+
+    def launch(cfg):
+        if cfg["ms"] is None:
+            raise RuntimeError("out of resources: shared memory")
+        time.sleep(cfg["ms"] / 1e3)
+
+    configs = [{"ms": 3.0}, {"ms": None}, {"ms": 0.5}, {"ms": 2.0}]
+    assert fused.fastest(configs, launch, sync=lambda: None, min_ms=2.0) == {"ms": 0.5}
+    with pytest.raises(UserError):
+        fused.fastest([{"ms": None}], launch, sync=lambda: None)
+
+
 def test_auto_on_the_cpu_is_the_bmm_path():
     if fused.interpreted():
         pytest.skip("the interpreter makes the CPU a fused device")

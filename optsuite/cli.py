@@ -103,6 +103,7 @@ def run_command(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per cell; an overrun is recorded as status timeout"),
     gpu_slots: Optional[int] = typer.Option(None, "--gpu-slots", help="concurrent cells per CUDA device and machine (default 1)"),
     retry: bool = typer.Option(False, "--retry", help="run stored cells that failed or timed out again"),
+    rerun_stale: bool = typer.Option(False, "--rerun-stale", help="run stored cells made by other code again"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (for CI)"),
 ) -> None:
@@ -140,7 +141,8 @@ def run_command(
         return
     mode = "quiet" if quiet else "auto"
     try:
-        cells = run_matrix(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode)
+        cells = run_matrix(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode,
+                           rerun_stale)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None

@@ -16,12 +16,15 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Iterable
 
 from optsuite.errors import UserError
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 
 PACKAGES = ("optsuite", "torch", "numpy", "cma", "nevergrad")
+SOURCE_PACKAGES = ("optsuite", "optsuite.problems", "optsuite.runners")  # the code a cell's result depends on
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,26 @@ def versions() -> str:
     return json.dumps(out, sort_keys=True)
 
 
+def source_hash(roots: Iterable[Path]) -> str:
+    """16 hex digits of SHA-256 over every ``.py`` file under ``roots`` (relative path and bytes, sorted)."""
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(Path(root).rglob("*.py")):
+            digest.update(f"{Path(root).name}/{path.relative_to(root)}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """:func:`source_hash` of optsuite's own code (the problems and runners included; not a matrix's imports).
+
+    Stored with every result, so that resuming a store can tell results made by other code.
+    """
+    roots = {Path(d) for name in SOURCE_PACKAGES for d in (find_spec(name).submodule_search_locations or [])}
+    return source_hash(sorted(roots))
+
+
 def record(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
     """The configuration part of a result row; ``run_id`` names this attempt."""
     return {
@@ -100,6 +123,7 @@ def record(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
         "time_limit": math.nan if time_limit is None else float(time_limit),
         "device": cell.device,
         "versions": versions(),
+        "code": code_hash(),
         "machine": f"{socket.gethostname()} {platform.machine()} {platform.processor() or ''}".strip(),
         "started": time.time(),
     }

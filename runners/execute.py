@@ -16,7 +16,7 @@ from joblib import Parallel, delayed, parallel_config
 
 from optsuite.errors import UserError
 
-from .cell import Cell
+from .cell import Cell, code_hash
 from .flush import Flusher
 from .progress import Display
 from .sandbox import Job, run_cell
@@ -92,12 +92,22 @@ def run_cells(cells: list[Cell], store: Store, job: Job, backend: Backend, mode:
 
 
 def run_matrix(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool = False,
-               mode: str = "auto") -> pd.DataFrame:
-    """Run the cells not yet in ``store`` (with ``retry``, also those that failed or timed out);
-    -> the stored rows of all ``cells``."""
+               mode: str = "auto", rerun_stale: bool = False) -> pd.DataFrame:
+    """Run the cells not yet in ``store`` (with ``retry``, also those that failed or timed out; with
+    ``rerun_stale``, also those made by other code); -> the stored rows of all ``cells``.
+
+    Stored cells made by other code than this (``code_hash``) are kept unless ``rerun_stale``,
+    with a warning either way.
+    """
     with store:
         finished = store.finished_ids(retry)
-        todo = [cell for cell in cells if cell.cell_id not in finished]
+        current = store.finished_ids(retry, code=code_hash())
+        stale = sum(cell.cell_id in finished - current for cell in cells)
+        todo = [cell for cell in cells if cell.cell_id not in (current if rerun_stale else finished)]
+        if stale:
+            action = "running them again" if rerun_stale else "keeping them; --rerun-stale runs them again"
+            print(f"warning: {stale} stored cells were made by other code than this (source hash {code_hash()}); "
+                  f"{action}", file=sys.stderr)
         if mode != "quiet" and len(todo) < len(cells):
             print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already stored", file=sys.stderr)
         if todo:

@@ -140,13 +140,16 @@ class Store:
             return traces
         return traces[traces["run_id"].isin(cells["run_id"])].reset_index(drop=True)
 
-    def finished_ids(self, retry: bool = False) -> set[str]:
-        """Ids of stored cells; with ``retry``, those that failed or timed out count as unfinished."""
+    def finished_ids(self, retry: bool = False, code: str | None = None) -> set[str]:
+        """Ids of stored cells; with ``retry``, those that failed or timed out count as unfinished;
+        with ``code``, so do those made by other code (another ``cell.code_hash``, or none recorded)."""
         cells = self.cells()
         if cells.empty:
             return set()
         if retry:
             cells = cells[~cells["status"].isin(RETRIED)]
+        if code is not None:
+            cells = cells[cells["code"] == code] if "code" in cells else cells.iloc[:0]
         return set(cells["cell_id"])
 
     # -- writing -----------------------------------------------------------------------

@@ -167,3 +167,46 @@ def test_a_single_file_store_still_reads_and_takes_new_parts_after_it(tmp_path):
     assert (tmp_path / TRACES).read_bytes() == legacy and (tmp_path / part_name(1)).exists()
     assert len(traces) == 5 + 4 and set(traces["run_id"]) == {b["run_id"], again["run_id"]}
     assert list(traces["run_id"]) == [b["run_id"]] * 4 + [again["run_id"]] * 5  # parts in order, traces.parquet first
+
+
+def test_the_source_hash_follows_every_python_file_and_only_those(tmp_path):
+    from optsuite.runners.cell import source_hash
+
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 2\n")
+    before = source_hash([tmp_path / "pkg"])
+    (tmp_path / "pkg" / "notes.txt").write_text("not code")
+    assert source_hash([tmp_path / "pkg"]) == before and len(before) == 16
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 3\n")
+    assert source_hash([tmp_path / "pkg"]) != before
+
+
+def test_cells_record_the_code_that_made_them_and_stale_ones_count_as_unfinished(tmp_path):
+    from optsuite.runners.cell import code_hash
+
+    a, b = fill(tmp_path)
+    assert a["code"] == b["code"] == code_hash()
+    store = Store(tmp_path)
+    assert store.finished_ids(code=code_hash()) == {a["cell_id"], b["cell_id"]}
+    assert store.finished_ids(code="another") == set() and len(store.finished_ids()) == 2
+
+
+def run_sphere(out, *extra):
+    return main(["run", "-p", "sphere(dim=3)", "-o", "gd", "-s", "2", "-b", "steps=3", "-q", "--out", str(out), *extra])
+
+
+def test_resuming_over_other_code_warns_and_keeps_or_reruns_the_cells(tmp_path, monkeypatch, capsys):
+    from optsuite.runners import execute
+
+    assert run_sphere(tmp_path) == 0
+    first = set(Store(tmp_path).cells()["run_id"])
+    capsys.readouterr()
+    monkeypatch.setattr(execute, "code_hash", lambda: "0123456789abcdef")  # as if the code had changed since
+    assert run_sphere(tmp_path) == 0
+    err = capsys.readouterr().err
+    assert "warning: 2 stored cells were made by other code" in err and "--rerun-stale" in err
+    assert set(Store(tmp_path).cells()["run_id"]) == first  # kept
+    assert run_sphere(tmp_path, "--rerun-stale") == 0
+    assert "running them again" in capsys.readouterr().err
+    assert set(Store(tmp_path).cells()["run_id"]).isdisjoint(first)  # both cells ran again

@@ -85,6 +85,14 @@ def test_tuning_picks_a_fitting_tile_once(monkeypatch):
 
 
 @needs_kernel
+def test_an_empty_population_or_batch_gives_an_empty_output():
+    sizes = (6, 8, 2)
+    params, x = inputs(sizes, 3, 5, DEVICE)
+    assert fused.population_mlp2(params[:0].float(), x.float(), sizes).shape == (0, 5, 2)
+    assert fused.population_mlp2(params.float(), x[:0].float(), sizes).shape == (3, 0, 2)
+
+
+@needs_kernel
 def test_auto_keeps_autograd_on_the_differentiable_path():
     sizes = (6, 8, 2)
     params, x = inputs(sizes, 3, 5, DEVICE)

@@ -6,7 +6,7 @@ walks the hidden units in blocks, and adds each block's share of the output to a
 accumulator, so only ``x`` and the parameters are read and only ``[P, B, out]`` is
 written. Candidates of neighbouring programs share ``x`` through the L2 cache.
 The parameters are first copied into zero-padded, 16-aligned blocks (W1 ``[P, K', H']``,
-W2 ``[P, H', N']``): unmasked, vectorised loads for a few percent of the kernel's time.
+W2 ``[P, H', N']``) on every call, so the kernel's loads are unmasked and aligned.
 On CUDA the tile sizes are tuned once per shape and precision, by timing each of
 ``CONFIGS`` (a fraction of a second plus their compilation, cached on disk by Triton).
 
@@ -73,11 +73,6 @@ def why_not(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activat
     if torch.is_grad_enabled() and (params.requires_grad or x.requires_grad):
         return "it has no backward pass (autograd is on)"
     return None
-
-
-def supports(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activation: str) -> bool:
-    """Whether :func:`population_mlp2` can run this forward pass."""
-    return why_not(params, x, sizes, activation) is None
 
 
 if triton is not None:

@@ -4,7 +4,8 @@ Problems build their population forward passes from these few functions, so that
 evaluation engine can be tuned (layout, chunking, precision) in one place:
 ``unpack``, ``shared_linear``, ``batched_linear`` (the layers), ``chunked`` with
 ``memory_cap`` (a population never exceeds the device's memory), ``precision`` (float32,
-tf32 or bf16 matrix products) and ``population_mlp`` (a whole MLP built on them).
+tf32 or bf16 matrix products) and ``population_mlp`` (a whole MLP built on them; on CUDA,
+outside autograd, two-layer MLPs run through the fused kernel of :mod:`optsuite.fused`).
 
 Shapes: P candidates, B samples, ``in``/``out`` features.
 """

@@ -6,9 +6,8 @@ on the device; a generation reads back one small tensor (best loss and stop crit
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -86,7 +85,7 @@ class TorchCMA(Optimizer):
         lam = population_size(n, self.hyper["population"])
         self.s = Strategy.tutorial(n, lam, self.hyper["separable"])
         if self.hyper["eigen_interval"]:
-            self.s = dataclasses.replace(self.s, eigen_interval=float(self.hyper["eigen_interval"]))
+            self.s = replace(self.s, eigen_interval=float(self.hyper["eigen_interval"]))
         self.g = generator(seed, "torch-cma", device=device)
         tensor = lambda value: torch.tensor(value, device=device, dtype=dtype)
         self.weights = tensor(self.s.weights)

@@ -1,1 +1,15 @@
-"""Speed benchmarks; ``population_eval`` is also the ``optsuite bench`` command."""
+"""Speed and accuracy benchmarks, each an installed module: ``python -m optsuite.benchmarks.NAME``.
+
+``population_eval`` is also the ``optsuite bench`` command. A benchmark that writes a
+report names the command that regenerates it (:func:`command_line`).
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+
+
+def command_line(module: str) -> str:
+    """How this process was started, as a command to run from the repository root: ``module`` is
+    the benchmark's ``__spec__.name`` (``optsuite.benchmarks.NAME``)."""
+    return shlex.join([".venv/bin/python", "-m", module, *sys.argv[1:]])

@@ -1,6 +1,6 @@
 """Population optimizers on BBOB functions: COCO's expected running time (ERT) to targets 1e-1..1e-8.
 
-    .venv/bin/python benchmarks/bbob_ert.py --out reports/bbob.md
+    .venv/bin/python -m optsuite.benchmarks.bbob_ert --out reports/bbob.md
 
 One run per instance (seed = instance), no restarts; a run stops at the final target
 1e-8, at its budget of ``--budget-per-dim * dim`` evaluations, or when the optimizer
@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import math
 import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
 from joblib import Parallel, delayed
 
-from optsuite.ert import expected_running_time, run_named_to_targets
+from optsuite.benchmarks import command_line
 from optsuite.registry import OPTIMIZERS
+from optsuite.report.ert import expected_running_time
+from optsuite.targets import run_named_to_targets
 
 TARGETS = [10.0**-k for k in range(1, 9)]
 # label -> (registered name, hyperparameters); sigma0 = 2 is the usual start for the domain [-5, 5]^n
@@ -109,7 +109,7 @@ def main() -> None:
               f" ({args.jobs} job(s)); budgets: " + ", ".join(f"dim {d}: {b * d} evaluations" for d, b in budgets.items())]
     print("\n".join(lines))
     if args.out:
-        command = "cd /work/main && .venv/bin/python " + shlex.join(sys.argv)
+        command = command_line(__spec__.name)
         args.out.write_text(report(command, lines))
 
 

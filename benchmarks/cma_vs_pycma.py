@@ -1,6 +1,6 @@
 """torch-cma against pycma: median evaluations to reach loss targets on sphere, ellipsoid, Rosenbrock.
 
-    .venv/bin/python benchmarks/cma_vs_pycma.py --out reports/cma_vs_pycma.md
+    .venv/bin/python -m optsuite.benchmarks.cma_vs_pycma --out reports/cma_vs_pycma.md
 
 Both start from each problem's standard start with sigma0 = 0.5 and default
 population; full and separable (diagonal) variants are paired. A run stops at the
@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from optsuite.benchmarks import command_line
 from optsuite.registry import OPTIMIZERS, PROBLEMS
-from optsuite.ert import run_to_targets
+from optsuite.targets import run_to_targets
 
 PAIRS = {"full": {"separable": False}, "separable": {"separable": True}}
 PROBLEM_NAMES = ("sphere", "ellipsoid", "rosenbrock")
@@ -70,7 +69,7 @@ def main() -> None:
     lines += ["", f"median over seeds 0..{args.seeds - 1}; {time.perf_counter() - started:.0f} s wall, one thread"]
     print(lines[-1])
     if args.out:
-        command = "cd /work/main && .venv/bin/python " + shlex.join(sys.argv)
+        command = command_line(__spec__.name)
         header = ["# torch-cma against pycma", "", __doc__.split("\n\n", 2)[2].strip(), "", "```bash", command, "```", ""]
         args.out.write_text("\n".join(header + lines) + "\n")
 

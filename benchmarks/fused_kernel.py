@@ -1,6 +1,6 @@
 """The fused Triton kernel's tile sizes and its fraction of the GPU's matrix ceilings.
 
-    python benchmarks/fused_kernel.py [--hidden 32 256] [--population 4096] [--batch 1024]
+    python -m optsuite.benchmarks.fused_kernel [--hidden 32 256] [--population 4096] [--batch 1024]
 
 Measures, in one run on a CUDA device: the dense matrix-product ceilings (one large
 square product in float32, tf32 and bf16), then for each block width and ``tl.dot``
@@ -15,17 +15,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from pathlib import Path
 
 import torch
 
-if not __package__:  # run as a script from a checkout, without installing
-    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-    from population_eval import block_inputs, block_sizes, timed, timing_samples
-else:
-    from .population_eval import block_inputs, block_sizes, timed, timing_samples
-
 from optsuite import fused
+from optsuite.benchmarks.population_eval import block_inputs, block_sizes, timed, timing_samples
 from optsuite.engine import MATMUL_PRECISION, mlp_flops, population_mlp
 
 DOTS = ("tf32x3", "bf16x3", "tf32", "bf16")  # tl.dot precisions: float32 mode, an alternative, tf32, bf16

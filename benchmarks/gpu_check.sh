@@ -11,7 +11,7 @@
 #   - the JAX anchor of DESIGN section 7 (vmap + jit), when jax is installed;
 #   - a small matrix on CUDA (two problems x four optimizers x two seeds, two cells sharing the GPU).
 # Needs torch (and pytest for the tests); Triton for the fused kernel; pycma is optional:
-# without it the pycma rows print as skipped. Runs from a checkout without installing.
+# without it the pycma rows print as skipped. Runs from a checkout: it installs optsuite (no dependencies).
 # Output: $OUT/gpu_check.txt when OUT is set, else ./gpu_check.txt.
 #
 #     bash benchmarks/gpu_check.sh
@@ -31,25 +31,25 @@ check() {
 
 check nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 check "$python" -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__, torch.cuda.get_device_name())"
-# the tests import optsuite.benchmarks, which only an install provides; install without dependencies
+# the benchmarks are modules of the installed package (optsuite.benchmarks): install without dependencies
 "$python" -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 \
-    || echo "note: optsuite could not be installed here; the benchmark tests will fail to import"
+    || echo "note: optsuite could not be installed here; the benchmarks will fail to import"
 kernel=auto
 echo "\$ $python -m pytest -q tests/test_fused.py tests/test_engine.py"
 "$python" -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_engine.py -k "not bench_command" \
     || { status=1; kernel=bmm; echo "fused kernel tests failed: benchmarking the bmm path"; }
 echo
-check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel
-check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel --precision tf32 --no-steps
-check "$python" benchmarks/population_eval.py --device cuda --kernel $kernel --precision bf16 --no-steps
+check "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel
+check "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision tf32 --no-steps
+check "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision bf16 --no-steps
 check "$python" -c "
 import time, torch
 c = torch.randn(2730, 2730, device='cuda'); c = c @ c.T / 2730 + torch.eye(2730, device='cuda')
 torch.linalg.eigh(c); torch.cuda.synchronize(); t = time.perf_counter()
 for _ in range(5): torch.linalg.eigh(c)
 torch.cuda.synchronize(); print(f'torch.linalg.eigh, n=2730, float32: {(time.perf_counter() - t) / 5 * 1e3:.1f} ms')"
-check "$python" benchmarks/fused_kernel.py
-if "$python" -c "import jax" 2>/dev/null; then check "$python" benchmarks/jax_anchor.py; fi
+check "$python" -m optsuite.benchmarks.fused_kernel
+if "$python" -c "import jax" 2>/dev/null; then check "$python" -m optsuite.benchmarks.jax_anchor; fi
 smoke=$(mktemp -d)
 check "$python" -c "import sys; from optsuite.cli import main; sys.exit(main(sys.argv[1:]))" run \
     -p "noprop-block(block=learned-features,hidden=64,T=3,t=2,device=cuda)" \

@@ -1,6 +1,6 @@
 """The JAX anchor of DESIGN section 7, measured again beside our engine: vmap + jit of one block.
 
-    python benchmarks/jax_anchor.py            # needs jax with a GPU (or CPU) backend
+    python -m optsuite.benchmarks.jax_anchor   # needs jax with a GPU (or CPU) backend
 
 The block [x(64); z(10)] -> H -> 10 (ReLU), batch 1024, evaluated for P candidates by
 ``jax.jit(jax.vmap(block))``, at JAX's default float32 matrix precision (TF32 on recent

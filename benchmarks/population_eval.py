@@ -1,7 +1,7 @@
 """Population evaluation speed (DESIGN section 7 shapes) and the optimizer's own step cost.
 
     optsuite bench [--small] [--device cuda] [--precision tf32] [--no-steps]
-    python benchmarks/population_eval.py [the same options]      # from a checkout, no install
+    python -m optsuite.benchmarks.population_eval [the same options]
 
 Evaluation: the block [x(64); z(10)] -> H -> 10 on a batch of B samples for P
 candidates, by the engine (``population_mlp``), a per-candidate Python loop and
@@ -23,17 +23,12 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
 
-from optsuite.device import device_name, resolve_device
-
-if not __package__:  # run as a script from a checkout: make ``optsuite`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from optsuite.crn import generator
+from optsuite.device import device_name, resolve_device
 from optsuite.engine import (KERNELS, PRECISIONS, chunk_size, memory_cap, mlp_activation_bytes, mlp_dim, mlp_flops,
                              mlp_shapes, population_mlp, precision, unpack, uses_fused)
 from optsuite.errors import UserError

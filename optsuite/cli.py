@@ -18,7 +18,9 @@ from typer._click import exceptions as click_errors  # typer vendors its own cli
 
 from .errors import UserError
 from .registry import OPTIMIZERS, PROBLEMS
-from .summary import format_table, quality_by_problem, resolve_baseline, summarize
+
+DEFAULT_BASELINE = "gd"  # the paired tests' baseline where the store has it and none is named
+DEFAULT_REFERENCES = ("analytic", "gd")  # whose final train loss sets the loss targets: exact, then gd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Compare optimizers on NoProp and whole-network losses.")
@@ -76,14 +78,14 @@ def noprop_command(
     jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
 ) -> None:
     """Train a NoProp-DT network part by part (T blocks and the head), print its test accuracy and total cost."""
-    from optsuite.ledger import Budget
+    from optsuite.budget import Budget
     from optsuite.runners.noprop_pipeline import summary_lines, train_noprop
 
     if seeds < 1:
         raise UserError(f"--seeds {seeds} must be at least 1")
     name, hyper = parse_spec(optimizer, "optimizer")
     settings = parse_pairs(setting, "--set")
-    limits = Budget.parse(budget).as_dict() if budget else None
+    limits = Budget.parse(budget) if budget else None
     results = [train_noprop({"data_seed": s, **settings}, name, hyper, limits, s, jobs) for s in range(seeds)]
     for line in summary_lines(results):
         typer.echo(line)
@@ -111,7 +113,7 @@ def run_command(
 
     Running the same command again resumes: cells already in the store are skipped.
     """
-    from optsuite.runners.execute import Backend, run_matrix
+    from optsuite.runners.execute import Backend, resume
     from optsuite.runners.sandbox import Job
     from optsuite.runners.matrix import listing
     from optsuite.runners.spec import from_flags, load_matrix
@@ -141,33 +143,49 @@ def run_command(
         return
     mode = "quiet" if quiet else "auto"
     try:
-        cells = run_matrix(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode,
-                           rerun_stale)
+        cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode, rerun_stale)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None
-    typer.echo(format_table(summarize(cells)))
+    typer.echo(summary_text(cells, None))
     if not quiet:
         typer.echo(f"results: {store.path}", err=True)
+
+
+def summary_text(cells, baseline: str | None) -> str:
+    """The compact comparison table of stored ``cells`` as text, paired tests against ``baseline``
+    (default :data:`DEFAULT_BASELINE` where the cells have it)."""
+    import pandas as pd
+
+    from optsuite.report.results import Results
+    from optsuite.report.summary import resolve_baseline, summarize
+    from optsuite.report.tables import to_text
+
+    results = Results(cells, pd.DataFrame())
+    return to_text(summarize(results, resolve_baseline(results, baseline, DEFAULT_BASELINE)))
 
 
 @app.command("report")
 def report_command(
     results: Path = typer.Argument(..., help="a results store folder"),
     out: Optional[Path] = typer.Option(None, "--out", help="write tables (md, csv, tex, html) and figures here"),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="optimizer label for paired tests (default gd)"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help=f"optimizer label for paired tests (default {DEFAULT_BASELINE} where the store has it)"),
+    reference: list[str] = typer.Option([], "--reference", help=f"optimizer whose best final train loss sets the loss targets; repeatable, first present wins (default {' then '.join(DEFAULT_REFERENCES)})"),
 ) -> None:
     """Print the comparison table of a results store; with --out, write the full report."""
-    from optsuite import report
-    from optsuite.results import Results
+    from optsuite.report import builder
+    from optsuite.report.results import Results
+    from optsuite.report.summary import quality_by_problem, resolve_baseline, summarize
+    from optsuite.report.tables import to_text
 
     loaded = Results.load(results)
-    rows = quality_by_problem(loaded, resolve_baseline(loaded, baseline))  # once, for the table and the report
-    typer.echo(format_table(summarize(loaded.cells, baseline, rows)))
+    chosen = resolve_baseline(loaded, baseline, DEFAULT_BASELINE)
+    rows = quality_by_problem(loaded, chosen)  # once, for the table and the report
+    typer.echo(to_text(summarize(loaded, chosen, rows)))
     if out is not None:
         command = " ".join(["optsuite report", str(results), "--out", str(out)]
-                           + (["--baseline", baseline] if baseline else []))
-        index = report.write(loaded, out, baseline, command, rows)
+                           + (["--baseline", baseline] if baseline else []) + [f"--reference {r}" for r in reference])
+        index = builder.write(loaded, out, chosen, reference or DEFAULT_REFERENCES, command, rows)
         typer.echo(f"report: {index[0]}", err=True)
 
 

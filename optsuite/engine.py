@@ -47,7 +47,7 @@ def unpack(params: torch.Tensor, shapes: list[tuple[int, ...]]) -> list[torch.Te
     """Split ``params [P, dim]`` into views ``[P, *shape]`` for each shape, in order."""
     sizes = [int(torch.Size(s).numel()) for s in shapes]
     if sum(sizes) != params.shape[-1]:
-        raise ValueError(f"parameter vector has {params.shape[-1]} entries, shapes need {sum(sizes)}")
+        raise UserError(f"a parameter vector has {params.shape[-1]} entries where the problem needs {sum(sizes)}")
     parts = torch.split(params, sizes, dim=-1)
     return [p.reshape(params.shape[0], *s) for p, s in zip(parts, shapes)]
 

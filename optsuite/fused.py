@@ -229,7 +229,7 @@ def population_mlp2(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int],
         raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(DOT_PRECISION)}")
     k, h, n = (int(s) for s in sizes)
     if params.shape[1] != k * h + h + h * n + n or x.shape[1] != k:
-        raise ValueError(f"params [P, {params.shape[1]}] and x [B, {x.shape[1]}] do not fit sizes {tuple(sizes)}")
+        raise UserError(f"params [P, {params.shape[1]}] and x [B, {x.shape[1]}] do not fit sizes {tuple(sizes)}")
     return forward(params, x, (k, h, n), ACTIVATION_CODES[activation], DOT_PRECISION[mode], config)
 
 

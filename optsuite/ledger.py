@@ -1,4 +1,4 @@
-"""The cost ledger: what a run has spent, in every unit, and the budget it may spend.
+"""The cost ledger: what a run has spent, in every unit, checked against its :class:`~optsuite.budget.Budget`.
 
 Optimizers never report their own costs. They receive a :class:`MeteredProblem`
 that charges every loss, gradient and readout call to the ledger.
@@ -9,66 +9,12 @@ import math
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from .errors import UserError
-from .problem import Cost, Draw, LinearReadout, Problem
-
-UNITS = ("steps", "evaluations", "sample_forwards", "flops", "seconds", "peak_memory_bytes")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits in any units; a run stops at the first one exhausted. None: unlimited."""
-
-    steps: int | None = None
-    evaluations: int | None = None
-    sample_forwards: int | None = None
-    flops: float | None = None
-    seconds: float | None = None
-    peak_memory_bytes: int | None = None
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise UserError(f"budget {f.name}={value!r} is not a number")
-            if value <= 0:
-                raise UserError(f"budget {f.name}={value} must be positive")
-        if all(getattr(self, f.name) is None for f in fields(self)):
-            raise UserError(f"a budget needs at least one limit ({', '.join(UNITS)})")
-
-    @classmethod
-    def parse(cls, items: dict[str, object] | list[str]) -> "Budget":
-        """From ``{"evaluations": 1000}`` or ``["evaluations=1000", "seconds=5"]``."""
-        if isinstance(items, list):
-            pairs = {}
-            for item in items:
-                key, sep, value = item.partition("=")
-                if not sep:
-                    raise UserError(f"budget {item!r} is not UNIT=VALUE (units: {', '.join(UNITS)})")
-                try:
-                    pairs[key.strip()] = float(value)
-                except ValueError:
-                    raise UserError(f"budget {item!r}: {value!r} is not a number") from None
-            items = pairs
-        unknown = sorted(set(items) - set(UNITS))
-        if unknown:
-            raise UserError(f"unknown budget unit {unknown[0]!r}; known: {', '.join(UNITS)}")
-        ints = {"steps", "evaluations", "sample_forwards", "peak_memory_bytes"}
-        clean = {}
-        for k, v in items.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise UserError(f"budget {k}={v!r} is not a number")
-            clean[k] = int(v) if k in ints and float(v).is_integer() else v
-        return cls(**clean)
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+from .budget import UNITS, Budget
+from .capabilities import LinearReadout
+from .problem import Cost, Draw, Problem
 
 
 def peak_memory_bytes(device: torch.device) -> int:

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from .capabilities import CAPABILITIES
 from .errors import UserError
-from .ledger import Budget
+from .budget import Budget
 from .problem import Draw, Problem
 
 
@@ -31,16 +32,16 @@ class Optimizer:
 
     ``defaults``: hyperparameter name -> default value; the constructor accepts exactly
     these names and coerces values to the default's type.
-    ``requires``: problem capabilities needed, a method name -> what it is, e.g.
-    ``{"linear_readout": "a linear readout"}``; a problem lacks one where the method is
-    missing or returns None.
+    ``requires``: the problem capabilities needed, names of
+    :data:`optsuite.capabilities.CAPABILITIES` such as ``("linear_readout",)``; a problem
+    lacks one where its method returns None.
     ``default_budget``: what a run gets when the user names none.
     """
 
     name: ClassVar[str] = "optimizer"
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
-    requires: ClassVar[dict[str, str]] = {}
+    requires: ClassVar[tuple[str, ...]] = ()
     default_budget: ClassVar[Budget] = Budget(evaluations=5000)
 
     def __init__(self, **hyper: Any) -> None:
@@ -64,9 +65,10 @@ class Optimizer:
     @classmethod
     def supports(cls, problem: Problem) -> str | None:
         """None if the optimizer can run on ``problem``, else why not (one line)."""
-        for capability, what in cls.requires.items():
+        for capability in cls.requires:
             method = getattr(problem, capability, None)
             if method is None or method() is None:
+                what = CAPABILITIES[capability]
                 return f"optimizer {cls.name!r} needs a problem with {what}; {problem.name!r} has none"
         return None
 

@@ -6,10 +6,10 @@ populations ``[P, dim]``; every loss call is charged through :meth:`Problem.cost
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
+from .capabilities import FeatureLayer, LinearReadout
 from .crn import derive_seed, generator
 from .device import resolve_device
 from .errors import UserError
@@ -47,21 +47,6 @@ class Cost:
             self.sample_forwards + other.sample_forwards,
             self.flops + other.flops,
         )
-
-
-@dataclass(frozen=True)
-class LinearReadout:
-    """A loss that is least squares in the parameters: sum ||phi W - y||^2 + ridge n ||W||^2.
-
-    ``batches()`` streams the whole training set as ``(phi [n, f], y [n, k])`` pairs;
-    ``pack(W [f, k]) -> [dim]`` turns the readout weights into the problem's
-    parameter vector. ``flops_per_sample`` is the cost of computing one row of phi.
-    """
-
-    batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
-    pack: Callable[[torch.Tensor], torch.Tensor]
-    ridge: float = 0.0
-    flops_per_sample: float = 0.0
 
 
 class Problem:
@@ -132,10 +117,11 @@ class Problem:
         """Noise-free quality of ``params [dim]``: full train loss, and test figures if any."""
         raise NotImplementedError
 
+    # -- capabilities (optsuite.capabilities): None where the problem lacks one ------------
     def linear_readout(self) -> LinearReadout | None:
         """The least-squares form of the loss, where one exists."""
         return None
 
-    def describe(self) -> dict[str, object]:
-        """The problem's settings, for result records."""
-        return {"problem": self.name, "dim": self.dim}
+    def feature_layer(self) -> FeatureLayer | None:
+        """The trainable feature layer and its readout, where the parameters hold one."""
+        return None

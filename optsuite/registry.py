@@ -24,22 +24,23 @@ class Registry:
         self.kind = kind
         self.package = package  # also the entry point group
         self._items: dict[str, Any] = {}
-        self._prefixes: dict[str, tuple[Callable[[str], Any], str]] = {}
+        self._prefixes: dict[str, tuple[Callable[[str], Any], str, str]] = {}
         self._loaded = False
 
     def register(self, name: str) -> Callable[[type], type]:
         def decorate(cls: type) -> type:
             if name in self._items and self._items[name] is not cls:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
+                raise UserError(f"{self.kind} {name!r} is registered twice (by {self._items[name].__module__} and {cls.__module__})")
             cls.name = name
             self._items[name] = cls
             return cls
 
         return decorate
 
-    def register_prefix(self, prefix: str, factory: Callable[[str], Any], description: str) -> None:
-        """``factory(rest)`` makes the class for ``prefix:rest``."""
-        self._prefixes[prefix] = (factory, description)
+    def register_prefix(self, prefix: str, factory: Callable[[str], Any], description: str, example: str) -> None:
+        """``factory(rest)`` makes the class for ``prefix:rest``; ``example`` is one valid ``rest``, a
+        representative of the family for checks such as :func:`optsuite.testing.check_optimizer`."""
+        self._prefixes[prefix] = (factory, description, example)
 
     def _load(self) -> None:
         if self._loaded:
@@ -66,7 +67,7 @@ class Registry:
         """(name, one-line description) for every entry."""
         self._load()
         rows = [(n, _first_line(c)) for n, c in sorted(self._items.items())]
-        rows += [(f"{p}:<name>", d) for p, (_, d) in sorted(self._prefixes.items())]
+        rows += [(f"{p}:<name>", d) for p, (_, d, _) in sorted(self._prefixes.items())]
         return rows
 
     def get(self, name: str) -> Any:
@@ -80,16 +81,19 @@ class Registry:
             return cls
         raise UserError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
 
+    def examples(self) -> list[str]:
+        """Every registered name, each prefix family by its example (``nevergrad:OnePlusOne``)."""
+        self._load()
+        return sorted(self._items) + [f"{p}:{example}" for p, (_, _, example) in sorted(self._prefixes.items())]
+
     def create(self, name: str, **kwargs: Any) -> Any:
-        """Instantiate ``name`` with ``kwargs``, refusing unknown keyword arguments on one line."""
+        """Instantiate ``name`` with ``kwargs``, refusing unknown keyword arguments on one line.
+
+        Constructors raise :class:`UserError` for bad values; any other exception is a bug and propagates.
+        """
         cls = self.get(name)
         check_kwargs(f"{self.kind} {name!r}", cls, kwargs)
-        try:
-            return cls(**kwargs)
-        except UserError:
-            raise
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"{self.kind} {name!r}: {exc}") from None
+        return cls(**kwargs)
 
 
 def check_kwargs(what: str, cls: type, kwargs: dict[str, Any]) -> None:

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import UserError
-from .ledger import Budget, Ledger, MeteredProblem
+from .errors import UserError, one_line
+from .budget import Budget
+from .ledger import Ledger, MeteredProblem
 from .optimizer import Optimizer
 from .problem import Problem
 
@@ -54,8 +55,7 @@ def run(problem: Problem, optimizer: Optimizer, budget: Budget | None = None, se
     except UserError:
         raise
     except Exception as exc:  # recorded, not raised: one failure must not lose a matrix
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return RunResult("failed", "error", {}, ledger.spent(), ledger.trace, None, message)
+        return RunResult("failed", "error", {}, ledger.spent(), ledger.trace, None, one_line(exc))
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
     if bad and status == "ok":
         status, error = "nan", f"metric {bad[0]} is {metrics[bad[0]]}"

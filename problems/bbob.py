@@ -84,6 +84,3 @@ class BBOB(Problem):
     def metrics(self, params: torch.Tensor) -> dict[str, float]:
         f = float(self.raw(params[None])[0])
         return {"train_loss": f - self.f_opt, "f": f}
-
-    def describe(self) -> dict[str, object]:
-        return {"problem": self.name, "dim": self.dim, "function": self.function, "instance": self.instance}

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizers.analytic import solve_normal_equations
-from optsuite.problem import Draw, LinearReadout, Problem
+from optsuite.capabilities import LinearReadout
+from optsuite.linalg import solve_normal_equations
+from optsuite.problem import Draw, Problem
 from optsuite.registry import register_problem
 
 from .datasets import load_dataset
@@ -97,6 +98,3 @@ class LeastSquares(Problem):
     def optimum(self) -> torch.Tensor:
         """The exact minimiser ``[dim]`` of the full training loss (minimum-norm where singular)."""
         return solve_normal_equations(self.linear_readout().batches(), self.ridge).reshape(-1).to(self.dtype)
-
-    def describe(self) -> dict[str, object]:
-        return {"problem": self.name, "dim": self.dim, **self.settings}

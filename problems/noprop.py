@@ -6,38 +6,18 @@ optimizer, then assemble them with ``noprop-net``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 
 from optsuite.errors import UserError
-from optsuite.problem import Draw, LinearReadout
+from optsuite.capabilities import FeatureLayer, LinearReadout
+from optsuite.problem import Draw
 from optsuite.registry import register_problem
 
 from .noprop_blocks import LearnedFeatureBlock, LinearHead, RandomFeatureBlock
 from .noprop_problem import NoPropProblem, cross_entropy, squared_error
 
 HEAD_LOSSES = ("cross-entropy", "squared")
-
-
-@dataclass(frozen=True)
-class HebbianLayer:
-    """A block's trainable feature layer, as an unsupervised rule sees it; ``params`` are ``[dim]``.
-
-    ``rows(draw)``: the draw's layer inputs ``[B, n_in + d]`` ([x; z_{t-1}], the same noise
-    as ``evaluate``) and readout targets u_y ``[B, d]``. ``projection(params)``: R
-    ``[n_in + d, F]``; ``with_projection(params, R)`` and ``with_readout(params, W [F + 1, d])``
-    replace a part; ``features(params, inputs)``: phi ``[B, F]``. ``ridge``: the loss's ridge.
-    """
-
-    rows: Callable[[Draw], tuple[torch.Tensor, torch.Tensor]]
-    projection: Callable[[torch.Tensor], torch.Tensor]
-    with_projection: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    features: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    with_readout: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    ridge: float
 
 
 def check_readout_settings(problem: NoPropProblem, ridge: float, readout_draws: int) -> None:
@@ -85,13 +65,13 @@ class NoPropBlock(NoPropProblem):
             return None
         return self.readout(self.t - 1, self.part.features, lambda y, u: u, self.readout_draws, self.ridge)
 
-    def hebbian_layer(self) -> HebbianLayer | None:
-        """The feature layer of a ``learned-features`` block; None for other families."""
+    def feature_layer(self) -> FeatureLayer | None:
+        """The feature layer of a ``learned-features`` block: inputs [x; z_{t-1}], targets u_y; None for other families."""
         if not isinstance(self.part, LearnedFeatureBlock):
             return None
         block, n_in = self.part, self.data.n_features
         features = lambda params, inputs: block.features(params[None], inputs[:, :n_in], inputs[:, n_in:])[0]
-        return HebbianLayer(self.layer_rows, block.projection, block.with_projection, features,
+        return FeatureLayer(self.layer_rows, block.projection, block.with_projection, features,
                             block.with_readout, self.ridge)
 
     def layer_rows(self, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:

@@ -130,9 +130,6 @@ class NoPropProblem(Problem):
         pack = lambda w: torch.cat([w[:-1].reshape(-1), w[-1]]).to(self.dtype)
         return LinearReadout(batches, pack, ridge, flops_per_sample=self.flops_per_sample)
 
-    def describe(self) -> dict[str, object]:
-        return {"problem": self.name, "dim": self.dim, **self.settings}
-
 
 class ClassifierProblem(NoPropProblem):
     """A whole network: ``predict`` gives class logits, ``metrics`` adds the test accuracy."""

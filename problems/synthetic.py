@@ -40,9 +40,6 @@ class Synthetic(Problem):
     def metrics(self, params: torch.Tensor) -> dict[str, float]:
         return {"train_loss": float(self.f(params[None])[0])}
 
-    def describe(self) -> dict[str, object]:
-        return {"problem": self.name, "dim": self.dim}
-
 
 @register_problem("sphere")
 class Sphere(Synthetic):

@@ -1,6 +1,6 @@
 """A cell of a benchmark matrix: one problem, one optimizer with settings, one seed, one budget.
 
-``execute`` runs a cell in the current process and returns plain records (a result
+``result_rows`` runs a cell in the current process and returns plain records (a result
 row and its trace rows), so any executor (loky, Dask) can ship them back to the driver.
 Importing this module is cheap: torch loads only when a cell is built or run.
 """
@@ -13,14 +13,16 @@ import platform
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Iterable
 
-from optsuite.errors import UserError
+from optsuite.errors import UserError, one_line
+from optsuite.keys import config_key
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 
 PACKAGES = ("optsuite", "torch", "numpy", "cma", "nevergrad")
@@ -32,20 +34,26 @@ class Cell:
     problem: str
     optimizer: str
     seed: int
-    budget: dict[str, float]
+    budget: Budget | None  # None: the optimizer's default budget
     problem_args: dict[str, Any] = field(default_factory=dict)
     hyper: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def budget_limits(self) -> dict[str, float]:
+        """The budget's limits as given (``{}``: the optimizer's default)."""
+        return self.budget.as_dict() if self.budget else {}
+
+    @property
     def cell_id(self) -> str:
         """A hash of the whole configuration: a changed setting is a new cell."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        config = {"problem": self.problem, "optimizer": self.optimizer, "seed": self.seed,
+                  "budget": self.budget_limits, "problem_args": self.problem_args, "hyper": self.hyper}
+        text = json.dumps(config, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
-        hyper = ",".join(f"{k}={v}" for k, v in sorted(self.hyper.items()))
-        return f"{self.optimizer}({hyper})" if hyper else self.optimizer
+        return config_key(self.optimizer, self.hyper)
 
     @property
     def device(self) -> str:
@@ -58,22 +66,14 @@ class Cell:
     def make_optimizer(self):
         return OPTIMIZERS.create(self.optimizer, **self.hyper)
 
-    def make_budget(self, optimizer, time_limit: float | None = None):
-        """The cell's budget (the optimizer's default if none), its seconds capped at ``time_limit``."""
-        from optsuite.ledger import Budget
-
-        budget = Budget.parse(self.budget) if self.budget else optimizer.default_budget
-        if time_limit is None or (budget.seconds is not None and budget.seconds <= time_limit):
-            return budget
-        return Budget.parse({**budget.as_dict(), "seconds": time_limit})
-
     def build(self):
-        """(problem, optimizer, budget) objects; raises UserError on bad settings."""
+        """(problem, optimizer, budget) objects, the budget the optimizer's default if the cell names
+        none; raises UserError on bad settings."""
         problem, optimizer = self.make_problem(), self.make_optimizer()
         reason = optimizer.supports(problem)
         if reason:
             raise UserError(reason)
-        return problem, optimizer, self.make_budget(optimizer)
+        return problem, optimizer, self.budget or optimizer.default_budget
 
 
 @lru_cache(maxsize=1)
@@ -108,7 +108,7 @@ def code_hash() -> str:
     return source_hash(sorted(roots))
 
 
-def record(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
+def config_row(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
     """The configuration part of a result row; ``run_id`` names this attempt."""
     return {
         "cell_id": cell.cell_id,
@@ -119,7 +119,7 @@ def record(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
         "label": cell.label,
         "hyper": json.dumps(cell.hyper, sort_keys=True),
         "seed": cell.seed,
-        "budget": json.dumps(cell.budget, sort_keys=True),
+        "budget": json.dumps(cell.budget_limits, sort_keys=True),
         "time_limit": math.nan if time_limit is None else float(time_limit),
         "device": cell.device,
         "versions": versions(),
@@ -129,15 +129,15 @@ def record(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
     }
 
 
-def lost(cell: Cell, status: str, error: str, time_limit: float | None = None) -> dict[str, Any]:
+def lost_row(cell: Cell, status: str, error: str, time_limit: float | None = None) -> dict[str, Any]:
     """The row of a cell whose process never returned (killed at its hard limit, or crashed)."""
-    row = record(cell, time_limit)
+    row = config_row(cell, time_limit)
     row.update(status=status, stop="error" if status == "failed" else "time_limit", error=error,
                trace_rows=0, finished=time.time())
     return row
 
 
-def execute(cell: Cell, time_limit: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def result_rows(cell: Cell, time_limit: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run ``cell``; never raises for a failure of the run itself (it is recorded).
 
     ``time_limit``: seconds the run may take; a run stopped by it has status "timeout"
@@ -145,11 +145,11 @@ def execute(cell: Cell, time_limit: float | None = None) -> tuple[dict[str, Any]
     """
     from optsuite.run import run
 
-    row = record(cell, time_limit)
+    row = config_row(cell, time_limit)
     trace: list[dict[str, Any]] = []
     try:
         problem, optimizer, own_budget = cell.build()
-        budget = cell.make_budget(optimizer, time_limit)
+        budget = own_budget.capped(time_limit)
         result = run(problem, optimizer, budget, cell.seed)
         row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim)
         if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
@@ -159,7 +159,7 @@ def execute(cell: Cell, time_limit: float | None = None) -> tuple[dict[str, Any]
         trace = [{"cell_id": row["cell_id"], "run_id": row["run_id"], "step": i + 1, **r}
                  for i, r in enumerate(result.trace)]
     except Exception as exc:
-        row.update(status="failed", stop="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        row.update(status="failed", stop="error", error=one_line(exc))
     row["trace_rows"] = len(trace)
     row["finished"] = time.time()
     return row, trace

@@ -14,12 +14,12 @@ from typing import Iterator
 import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 
-from optsuite.errors import UserError
+from optsuite.errors import UserError, one_line
 
 from .cell import Cell, code_hash
 from .flush import Flusher
 from .progress import Display
-from .sandbox import Job, run_cell
+from .sandbox import Job, in_sandbox
 from .store import Store
 
 BACKENDS = ("loky", "dask")
@@ -52,7 +52,7 @@ def dask_client(backend: Backend) -> Iterator[object]:
         try:
             client = Client(backend.scheduler, timeout="20s")
         except OSError as exc:
-            raise UserError(f"cannot reach the Dask scheduler at {backend.scheduler} ({exc})".splitlines()[0]) from None
+            raise UserError(f"cannot reach the Dask scheduler at {backend.scheduler} ({one_line(exc)})") from None
         with client:
             yield client
         return
@@ -72,9 +72,10 @@ def parallel_map(backend: Backend) -> Iterator[tuple[Parallel, int]]:
         yield Parallel(n_jobs=-1, **options), max(1, sum(client.nthreads().values()))
 
 
-def run_cells(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: str = "auto",
-              flush_seconds: float = 2.0) -> None:
-    """Run ``cells`` and store every result; cells that fail are recorded, never raised.
+def dispatch(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: str = "auto",
+             flush_seconds: float = 2.0) -> None:
+    """Send ``cells`` to the workers and store every result as it returns; cells that fail are recorded,
+    never raised.
 
     Torch runs single-threaded in each sandbox when cells run in parallel.
     """
@@ -82,7 +83,7 @@ def run_cells(cells: list[Cell], store: Store, job: Job, backend: Backend, mode:
         if workers > 1 or backend.name == "dask":
             job = replace(job, threads=1)
         with Flusher(store, flush_seconds) as flusher, Display(len(cells), workers, mode) as display:
-            results = parallel(delayed(run_cell)(cell, job) for cell in cells)
+            results = parallel(delayed(in_sandbox)(cell, job) for cell in cells)
             try:
                 for row, trace in results:
                     flusher.add(row, trace)
@@ -91,8 +92,8 @@ def run_cells(cells: list[Cell], store: Store, job: Job, backend: Backend, mode:
                 results.close()
 
 
-def run_matrix(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool = False,
-               mode: str = "auto", rerun_stale: bool = False) -> pd.DataFrame:
+def resume(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool = False,
+           mode: str = "auto", rerun_stale: bool = False) -> pd.DataFrame:
     """Run the cells not yet in ``store`` (with ``retry``, also those that failed or timed out; with
     ``rerun_stale``, also those made by other code); -> the stored rows of all ``cells``.
 
@@ -111,7 +112,7 @@ def run_matrix(cells: list[Cell], store: Store, job: Job, backend: Backend, retr
         if mode != "quiet" and len(todo) < len(cells):
             print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already stored", file=sys.stderr)
         if todo:
-            run_cells(todo, store, job, backend, mode)
+            dispatch(todo, store, job, backend, mode)
         stored = store.cells()
     ids = {cell.cell_id for cell in cells}
     return stored[stored["cell_id"].isin(ids)].reset_index(drop=True)

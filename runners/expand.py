@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from optsuite.budget import Budget
 from optsuite.device import resolve_device
 from optsuite.errors import UserError
 from optsuite.registry import OPTIMIZERS, PROBLEMS
@@ -118,7 +119,7 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
 
 # -- expanding to cells ---------------------------------------------------------------------
 def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: list[int],
-           budgets: list[dict[str, float]] | None, m: Mistakes, skip: bool, local: bool, budgets_at: str) -> Matrix:
+           budgets: list[Budget] | None, m: Mistakes, skip: bool, local: bool, budgets_at: str) -> Matrix:
     """Check names and settings (reporting them with any mistakes already in ``m``), then builds,
     then expand to cells and refuse duplicates; raises all mistakes of the first stage that has any."""
     for entry in [*problems, *optimizers]:
@@ -134,7 +135,7 @@ def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: lis
                 for hyper, o_where in o.points():
                     if (p_where, o_where) in unsupported:
                         continue
-                    for k, budget in enumerate((p.budgets if own else budgets) or [{}]):
+                    for k, budget in enumerate((p.budgets if own else budgets) or [None]):
                         b_where = f"{p.where}.budgets[{k}]" if own else f"{budgets_at}[{k}]"
                         for seed in seeds:
                             cells.append(Cell(p.name, o.name, seed, budget, settings, hyper))

@@ -6,12 +6,12 @@ is expanded into cells (expand.py).
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from optsuite.budget import Budget
 from optsuite.errors import UserError
-from optsuite.results import problem_key
+from optsuite.keys import config_key
 
 from .cell import Cell
 
@@ -54,7 +54,7 @@ class Entry:
     grid: dict[str, list[Any]]
     name_at: str
     at: dict[str, str]
-    budgets: list[dict[str, float]] | None = None
+    budgets: list[Budget] | None = None
 
     def points(self) -> list[tuple[dict[str, Any], str]]:
         """Every combination of the grid: (settings, where this point is, e.g. ``optimizers[1] (lr=0.01)``)."""
@@ -80,8 +80,8 @@ def listing(matrix: Matrix, statuses: dict[str, str]) -> Iterable[str]:
     """Lines of ``--dry-run``: one per cell with its stored status ("-" if not run yet)."""
     yield f"matrix {matrix.name}: {len(matrix.cells)} cells, {sum(c.cell_id in statuses for c in matrix.cells)} stored"
     for cell in matrix.cells:
-        problem = problem_key(cell.problem, json.dumps(cell.problem_args))
-        budget = ",".join(f"{k}={v}" for k, v in cell.budget.items()) or "default"
+        problem = config_key(cell.problem, cell.problem_args)
+        budget = ",".join(f"{k}={v}" for k, v in cell.budget_limits.items()) or "default"
         yield f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
     for line in matrix.skipped:
         yield f"skipped {line}"

@@ -14,7 +14,7 @@ import torch
 from joblib import Parallel, delayed
 
 from optsuite.errors import UserError
-from optsuite.ledger import UNITS, Budget
+from optsuite.budget import UNITS, Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 
@@ -41,10 +41,9 @@ def part_specs(settings: dict[str, Any], T: int, head_loss: str) -> list[tuple[s
 
 
 def train_part(label: str, problem: str, settings: dict[str, Any], optimizer: str, hyper: dict[str, Any],
-               budget: dict[str, float] | None, seed: int) -> tuple[dict[str, Any], torch.Tensor | None]:
+               budget: Budget | None, seed: int) -> tuple[dict[str, Any], torch.Tensor | None]:
     """One part's run: (record, trained parameters ``[dim_part]`` or None on failure)."""
-    result = run(PROBLEMS.create(problem, **settings), OPTIMIZERS.create(optimizer, **hyper),
-                 Budget.parse(budget) if budget else None, seed)
+    result = run(PROBLEMS.create(problem, **settings), OPTIMIZERS.create(optimizer, **hyper), budget, seed)
     record = {"part": label, "status": result.status, "stop": result.stop, "error": result.error or "",
               **{f"metric_{k}": v for k, v in result.metrics.items()}, **{f"spent_{k}": v for k, v in result.spent.items()}}
     return record, result.best
@@ -57,7 +56,7 @@ def total_cost(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def train_noprop(settings: dict[str, Any], optimizer: str, hyper: dict[str, Any] | None = None,
-                 budget: dict[str, float] | None = None, seed: int = 0, jobs: int = 1,
+                 budget: Budget | None = None, seed: int = 0, jobs: int = 1,
                  head_loss: str | None = None) -> PipelineResult:
     """Train every part of a NoProp-DT network with ``optimizer(**hyper)`` under ``budget`` each.
 
@@ -73,8 +72,6 @@ def train_noprop(settings: dict[str, Any], optimizer: str, hyper: dict[str, Any]
     opt_cls = OPTIMIZERS.get(optimizer)
     head_loss = head_loss or ("squared" if "linear_readout" in opt_cls.requires else "cross-entropy")
     specs = part_specs(settings, net.T, head_loss)
-    if budget:
-        Budget.parse(budget)  # refuses a bad budget before anything runs
     OPTIMIZERS.create(optimizer, **hyper)
     for label, problem, args in (specs[0], specs[-1]):  # every block shares block 1's capabilities
         reason = opt_cls.supports(PROBLEMS.create(problem, **args))

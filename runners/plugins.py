@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from optsuite.errors import UserError
+from optsuite.errors import UserError, one_line
 
 
 def module_name(path: Path) -> str:
@@ -37,4 +37,4 @@ def load_plugins(paths: list[str] | tuple[str, ...]) -> None:
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise UserError(f"imports: {path} failed to import ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+            raise UserError(f"imports: {path} failed to import ({one_line(exc)})") from None

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from optsuite.results import problem_key
+from optsuite.keys import problem_key
 
 
 def describe(row: dict[str, Any]) -> str:

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .cell import Cell, execute, lost
+from optsuite.errors import one_line
+
+from .cell import Cell, lost_row, result_rows
 from .gpu import gpu_slot
 
 START_SECONDS = 300.0  # a fresh sandbox must import its modules within this
@@ -84,7 +86,8 @@ class Sandbox:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def run(self, cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def submit(self, cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Send ``cell`` to the child and wait for its rows, at most the hard limit."""
         limit = None if job.time_limit is None else hard_limit(job.time_limit)
         try:
             self.tasks.send((cell, job))
@@ -93,9 +96,9 @@ class Sandbox:
         except (EOFError, OSError):
             code = self.process.wait()
             self.close()
-            return lost(cell, "failed", died(code), job.time_limit), []
+            return lost_row(cell, "failed", died(code), job.time_limit), []
         self.close()
-        return lost(cell, "timeout", f"killed at the hard limit of {limit:g} s", job.time_limit), []
+        return lost_row(cell, "timeout", f"killed at the hard limit of {limit:g} s", job.time_limit), []
 
     def close(self) -> None:
         if self.alive():
@@ -109,7 +112,7 @@ class Sandbox:
 _local = threading.local()
 
 
-def run_cell(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def in_sandbox(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run ``cell`` in this worker's sandbox (started on first use); never raises."""
     with gpu_slot(cell.device, job.gpu_slots):
         sandbox = getattr(_local, "sandbox", None)
@@ -117,8 +120,8 @@ def run_cell(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]
             try:
                 sandbox = _local.sandbox = Sandbox()
             except Exception as exc:
-                return lost(cell, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0], job.time_limit), []
-        return sandbox.run(cell, job)
+                return lost_row(cell, "failed", one_line(exc), job.time_limit), []
+        return sandbox.submit(cell, job)
 
 
 # -- the child's side ------------------------------------------------------------------
@@ -159,9 +162,9 @@ def serve(tasks: Connection, results: Connection) -> None:
         try:
             load_plugins(job.plugins)
         except Exception as exc:
-            results.send((lost(cell, "failed", str(exc), job.time_limit), []))
+            results.send((lost_row(cell, "failed", str(exc), job.time_limit), []))
             continue
-        results.send(execute(cell, job.time_limit))
+        results.send(result_rows(cell, job.time_limit))
 
 
 if __name__ == "__main__":

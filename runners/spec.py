@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 
 from .expand import expand
 from .matrix import Entry, Matrix, Mistakes, RunSettings
@@ -111,7 +111,7 @@ def from_flags(problems: list[tuple[str, str, dict[str, Any]]], optimizers: list
         m.add("--seeds", f"{seeds} must be at least 1")
     budgets = None
     try:
-        budgets = [Budget.parse(budget).as_dict()] if budget else None
+        budgets = [Budget.parse(budget)] if budget else None
     except UserError as exc:
         m.add("-b " + " ".join(budget), str(exc))
 
@@ -190,7 +190,7 @@ def parse_seeds(value: Any, where: str, m: Mistakes) -> list[int]:
     return []
 
 
-def parse_budgets(value: Any, where: str, m: Mistakes) -> list[dict[str, float]]:
+def parse_budgets(value: Any, where: str, m: Mistakes) -> list[Budget]:
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, list) or not items or not all(isinstance(t, dict) for t in items):
         m.add(where, "expected a table or a list of tables, e.g. [{ evaluations = 5000 }]")
@@ -198,7 +198,7 @@ def parse_budgets(value: Any, where: str, m: Mistakes) -> list[dict[str, float]]
     budgets = []
     for i, table in enumerate(items):
         try:
-            budget = Budget.parse(table).as_dict()
+            budget = Budget.parse(table)
         except UserError as exc:
             m.add(f"{where}[{i}]", str(exc))
             continue

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from optsuite.results import Results
+from optsuite.report.results import Results
 
 
 def cell(problem, label, seed, status="ok", args=None, **metrics):

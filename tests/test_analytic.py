@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from optsuite.ledger import Budget
-from optsuite.optimizers.analytic import solve_normal_equations
+from optsuite.budget import Budget
+from optsuite.linalg import solve_normal_equations
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 from optsuite.errors import UserError

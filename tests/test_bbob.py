@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 
@@ -50,10 +50,9 @@ def test_f_opt_agrees_with_coco_final_target(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_default_problem_builds_and_describes_itself():
+def test_default_problem_builds_with_its_defaults():
     problem = PROBLEMS.create("bbob")
     assert (problem.function, problem.dim, problem.instance) == (1, 5, 1)
-    assert problem.describe() == {"problem": "bbob", "dim": 5, "function": 1, "instance": 1}
     x = problem.initial(0)
     assert x.shape == (5,) and bool((x.abs() <= 4).all()) and not torch.equal(x, problem.initial(1))
 

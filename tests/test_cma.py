@@ -5,9 +5,9 @@ import cma as pycma
 import pytest
 import torch
 
-from optsuite.ert import run_to_targets
+from optsuite.targets import run_to_targets
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.optimizers.cma import pycma_seed
 from optsuite.optimizers.torch_cma import Strategy
 from optsuite.problems.synthetic import Ellipsoid, Sphere

@@ -3,8 +3,9 @@ import math
 
 import pytest
 
-from optsuite.ert import StopAtTarget, evaluations_to_targets, expected_running_time, run_to_targets
-from optsuite.ledger import Budget
+from optsuite.report.ert import expected_running_time
+from optsuite.targets import StopAtTarget, evaluations_to_targets, run_to_targets
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 

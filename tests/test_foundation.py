@@ -5,12 +5,12 @@ import os
 import pytest
 import torch
 
+from optsuite.budget import Budget
 from optsuite.cli import main
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
-from optsuite.runners.cell import Cell, execute
+from optsuite.runners.cell import Cell, result_rows
 
 
 @pytest.mark.parametrize("name,at", [("sphere", 0.0), ("rosenbrock", 1.0), ("rastrigin", 0.0)])
@@ -86,13 +86,13 @@ def test_failure_inside_a_run_is_recorded_with_its_trace():
 
 
 def test_same_cell_twice_gives_identical_records():
-    cell = Cell("least-squares", "gd", 2, {"steps": 30}, {"batch_size": 64}, {"lr": 0.01})
-    (a, ta), (b, tb) = execute(cell), execute(cell)
+    cell = Cell("least-squares", "gd", 2, Budget(steps=30), {"batch_size": 64}, {"lr": 0.01})
+    (a, ta), (b, tb) = result_rows(cell), result_rows(cell)
     metrics = [k for k in a if k.startswith("metric_")]
     assert metrics and all(a[k] == b[k] for k in metrics)
     assert [r["loss"] for r in ta] == [r["loss"] for r in tb]
-    other = Cell("least-squares", "gd", 3, {"steps": 30}, {"batch_size": 64}, {"lr": 0.01})
-    assert other.cell_id != cell.cell_id and execute(other)[0]["metric_train_loss"] != a["metric_train_loss"]
+    other = Cell("least-squares", "gd", 3, Budget(steps=30), {"batch_size": 64}, {"lr": 0.01})
+    assert other.cell_id != cell.cell_id and result_rows(other)[0]["metric_train_loss"] != a["metric_train_loss"]
 
 
 def test_cli_run_writes_a_store_and_report_reads_it(tmp_path, capsys):

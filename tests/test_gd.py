@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 from optsuite.lr_schedules import Schedule

@@ -3,6 +3,7 @@ import textwrap
 
 import pytest
 
+from optsuite.budget import Budget
 from optsuite.cli import main
 from optsuite.errors import UserError
 from optsuite.runners.spec import load_matrix, packaged
@@ -53,7 +54,7 @@ def test_grids_seeds_and_budgets_expand_to_every_cell_with_unsupported_pairs_ski
     assert len(matrix.cells) == 2 * 4 * 2 * 2 + 5 * 2
     assert len({c.cell_id for c in matrix.cells}) == len(matrix.cells)
     lsq = [c for c in matrix.cells if c.problem == "least-squares"]
-    assert {c.optimizer for c in lsq} == {"gd", "analytic"} and all(c.budget == {"steps": 10} for c in lsq)
+    assert {c.optimizer for c in lsq} == {"gd", "analytic"} and all(c.budget == Budget(steps=10) for c in lsq)
     gd = {(c.hyper["lr"], c.hyper["momentum"]) for c in matrix.cells if c.optimizer == "gd"}
     assert gd == {(0.01, 0.0), (0.01, 0.9), (0.1, 0.0), (0.1, 0.9)}
     assert all(c.hyper["algorithm"] == "sgd" for c in matrix.cells if c.optimizer == "gd")

@@ -8,15 +8,16 @@ import pytest
 
 from optsuite.cli import main
 from optsuite.errors import UserError
-from optsuite.runners.cell import Cell, execute
+from optsuite.budget import Budget
+from optsuite.runners.cell import Cell, result_rows
 from optsuite.runners.store import CELLS, MANIFEST, TRACES, Store, part_name, sha256
 
-CELL_A = Cell("sphere", "montecarlo", 0, {"steps": 5}, {"dim": 3})
-CELL_B = Cell("sphere", "gd", 1, {"steps": 4}, {"dim": 3}, {"lr": 0.1})
+CELL_A = Cell("sphere", "montecarlo", 0, Budget(steps=5), {"dim": 3})
+CELL_B = Cell("sphere", "gd", 1, Budget(steps=4), {"dim": 3}, {"lr": 0.1})
 
 
 def fill(path, cells=(CELL_A, CELL_B)):
-    rows, traces = zip(*(execute(c) for c in cells))
+    rows, traces = zip(*(result_rows(c) for c in cells))
     with Store(path) as store:
         store.append(list(rows), [t for trace in traces for t in trace])
     return rows
@@ -24,7 +25,7 @@ def fill(path, cells=(CELL_A, CELL_B)):
 
 def test_a_stored_cell_is_replaced_with_its_trace_never_duplicated(tmp_path):
     fill(tmp_path)
-    rerun, trace = execute(CELL_A)
+    rerun, trace = result_rows(CELL_A)
     with Store(tmp_path) as store:
         store.append([rerun], trace)
     store = Store(tmp_path)
@@ -57,7 +58,7 @@ def test_a_crash_between_renames_leaves_a_readable_store(tmp_path, monkeypatch):
         os.rename(src, dst)
 
     monkeypatch.setattr(os, "replace", replace_then_die)
-    row, trace = execute(CELL_B)
+    row, trace = result_rows(CELL_B)
     with pytest.raises(Killed), Store(tmp_path) as store:
         store.append([row], trace)
     monkeypatch.undo()
@@ -119,7 +120,7 @@ def test_retry_counts_failed_and_timed_out_cells_as_unfinished(tmp_path):
 
 
 def test_a_flush_writes_only_its_own_rows_and_reading_concatenates_the_parts(tmp_path):
-    cells = [Cell("sphere", "montecarlo", seed, {"steps": 3 + seed}, {"dim": 2}) for seed in range(3)]
+    cells = [Cell("sphere", "montecarlo", seed, Budget(steps=3 + seed), {"dim": 2}) for seed in range(3)]
     seen = {}
     for number, cell in enumerate(cells, start=1):
         fill(tmp_path, [cell])
@@ -135,7 +136,7 @@ def test_a_flush_writes_only_its_own_rows_and_reading_concatenates_the_parts(tmp
 
 def test_writing_the_same_attempt_twice_reads_back_its_rows_once(tmp_path):
     """A flush repeated after a failed write (the same rows and run_id) adds a part but no duplicates."""
-    row, trace = execute(CELL_A)
+    row, trace = result_rows(CELL_A)
     for _ in range(2):
         with Store(tmp_path) as store:
             store.append([row], trace)
@@ -156,7 +157,7 @@ def write_single_file_store(path, rows, traces):
 
 
 def test_a_single_file_store_still_reads_and_takes_new_parts_after_it(tmp_path):
-    (a, trace_a), (b, trace_b), (again, trace_again) = execute(CELL_A), execute(CELL_B), execute(CELL_A)
+    (a, trace_a), (b, trace_b), (again, trace_again) = result_rows(CELL_A), result_rows(CELL_B), result_rows(CELL_A)
     write_single_file_store(tmp_path, [a, b], trace_a + trace_b)
     legacy = (tmp_path / TRACES).read_bytes()
     assert len(Store(tmp_path).traces()) == 5 + 4

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.optimizers._es import population_size
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 
@@ -15,7 +15,7 @@ def block():
 
 def principal_directions(problem):
     """Eigenvectors ``[in, in]`` (columns, leading first) of the layer inputs' second moment."""
-    layer = problem.hebbian_layer()
+    layer = problem.feature_layer()
     rows = torch.cat([layer.rows(problem.draw(s, 0))[0] for s in range(100)]).double()
     _, vectors = torch.linalg.eigh(rows.T @ rows / len(rows))
     return vectors.flip(1)
@@ -24,7 +24,7 @@ def principal_directions(problem):
 def learned_projection(problem, rule):
     result = run(problem, OPTIMIZERS.create("hebbian", rule=rule, hebbian_steps=300), Budget(steps=300))
     assert result.status == "ok"
-    return problem.hebbian_layer().projection(result.best).double()
+    return problem.feature_layer().projection(result.best).double()
 
 
 def test_sanger_rule_learns_the_leading_principal_subspace_in_order(block):
@@ -46,7 +46,7 @@ def test_oja_rule_sends_every_column_to_the_leading_direction(block):
 def test_readout_phase_solves_least_squares_exactly_on_the_rows_seen(block):
     """After the rule, the readout is the exact ridge solution on the rows of the readout steps."""
     result = run(block, OPTIMIZERS.create("hebbian", hebbian_steps=2), Budget(steps=5))
-    layer = block.hebbian_layer()
+    layer = block.feature_layer()
     rows = [layer.rows(block.draw(step, 0)) for step in (2, 3, 4)]
     phi = torch.cat([layer.features(result.best, x) for x, _ in rows]).double()
     phi = torch.cat([phi, torch.ones(len(phi), 1, dtype=torch.float64)], 1)

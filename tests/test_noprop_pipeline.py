@@ -4,6 +4,7 @@ import math
 import pytest
 
 from optsuite.cli import main
+from optsuite.budget import Budget
 from optsuite.errors import UserError
 from optsuite.runners.noprop_pipeline import train_noprop
 
@@ -11,7 +12,7 @@ SMALL = {"T": 3, "hidden": 8}
 
 
 def test_gradient_descent_on_a_tiny_budget_returns_accuracy_and_total_cost():
-    result = train_noprop(SMALL, "gd", {"lr": 1e-2}, {"steps": 5})
+    result = train_noprop(SMALL, "gd", {"lr": 1e-2}, Budget(steps=5))
     assert result.status == "ok" and 0 <= result.test_accuracy <= 1
     assert [p["part"] for p in result.parts] == ["block 1", "block 2", "block 3", "head"]
     assert all(p["spent_steps"] == 5 for p in result.parts)
@@ -21,19 +22,19 @@ def test_gradient_descent_on_a_tiny_budget_returns_accuracy_and_total_cost():
 
 def test_random_features_with_closed_form_parts_classify_digits_without_a_gradient():
     settings = {"T": 3, "block": "random-features", "hidden": 256, "ridge": 1e-3}
-    result = train_noprop(settings, "analytic", budget={"steps": 1})
+    result = train_noprop(settings, "analytic", budget=Budget(steps=1))
     assert result.status == "ok" and result.test_accuracy > 0.9
     assert all(p["stop"] == "done" for p in result.parts)  # one closed-form solve each, the head too
 
 
 def test_parallel_parts_give_the_same_network():
-    serial = train_noprop(SMALL, "gd", {"lr": 1e-2}, {"steps": 3}, seed=1)
-    parallel = train_noprop(SMALL, "gd", {"lr": 1e-2}, {"steps": 3}, seed=1, jobs=2)
+    serial = train_noprop(SMALL, "gd", {"lr": 1e-2}, Budget(steps=3), seed=1)
+    parallel = train_noprop(SMALL, "gd", {"lr": 1e-2}, Budget(steps=3), seed=1, jobs=2)
     assert parallel.metrics == serial.metrics
 
 
 def test_a_failed_part_is_recorded_not_lost():
-    result = train_noprop(SMALL, "gd", {"lr": 1e30}, {"steps": 20})
+    result = train_noprop(SMALL, "gd", {"lr": 1e30}, Budget(steps=20))
     assert result.status != "ok" and math.isnan(result.test_accuracy)
     assert any(p["status"] != "ok" and p["error"] for p in result.parts)
 

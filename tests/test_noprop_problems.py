@@ -4,7 +4,7 @@ import torch
 
 from optsuite.engine import population_linear, unpack
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 
@@ -64,8 +64,8 @@ def test_learned_feature_block_starts_as_the_random_feature_block():
     draw = learned.draw(0, 0)
     a = learned.evaluate(learned.initial(1)[None], draw)
     assert torch.allclose(a, fixed.evaluate(fixed.initial(1)[None], draw), rtol=1e-5)
-    assert learned.linear_readout() is None and learned.hebbian_layer() is not None
-    assert fixed.hebbian_layer() is None
+    assert learned.linear_readout() is None and learned.feature_layer() is not None
+    assert fixed.feature_layer() is None
 
 
 def test_learned_feature_block_with_a_shared_z_is_the_engines_mlp():

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 

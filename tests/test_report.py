@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from optsuite.anytime import budget_grid, cost_to_reach, value_within
-from optsuite.equalcost import equal_cost_table
-from optsuite.reach import reference, target_table
-from optsuite.stats import Interval, bootstrap_median, ranks, wilcoxon_paired
-from optsuite.results import ACCURACY, TEST_LOSS
-from optsuite.summary import quality_table, rank_table, summarize, verdict
-from optsuite.tables import Table, format_value, to_frame, to_html, to_latex, to_markdown, write
+from optsuite.report.anytime import budget_grid, cost_to_reach, value_within
+from optsuite.report.equalcost import equal_cost_table
+from optsuite.report.reach import reference, target_table
+from optsuite.report.stats import Interval, bootstrap_median, ranks, wilcoxon_paired
+from optsuite.report.results import ACCURACY, TEST_LOSS
+from optsuite.report.summary import quality_table, rank_table, summarize, verdict
+from optsuite.report.tables import Table, format_value, to_frame, to_html, to_latex, to_markdown, write
 from report_fixtures import mixed_results, paired_results, trace
 
 
@@ -65,7 +65,7 @@ def test_ranks_put_best_first_share_ties_and_put_nan_last():
 
 def test_failed_nan_and_timeout_runs_are_counted_not_lost():
     results = mixed_results()
-    summary = summarize(results.cells)
+    summary = summarize(results, None)
     cma = next(r for r in summary.rows if r[:2] == ["alpha", "cma"])
     assert cma[2].startswith("1/4 (") and all(f"1 {s}" in cma[2] for s in ("nan", "failed", "timeout"))
     assert cma[3].n == 1  # accuracy only from the one ok run
@@ -92,7 +92,8 @@ def test_equal_cost_and_target_tables_order_optimizers_by_speed():
     middle = [r for r in table.rows if r[0] == table.rows[len(table.rows) // 2][0]]
     loss = {r[1]: r[3].median for r in middle}
     assert loss["few"] < loss["better"] < loss["gd"] == loss["same"]
-    ref = reference(results, "toy")
+    assert reference(results, "toy").source == "best final trace loss of any run"
+    ref = reference(results, "toy", ("analytic", "gd"))  # no analytic runs: gd's
     assert ref.source == "best final gd train loss" and ref.start == 10.0
     targets = target_table(results, "toy", ref)
     cost = {(r[0], r[2]): (r[3], r[4].median) for r in targets.rows}
@@ -150,8 +151,8 @@ def test_every_export_format_is_written_and_parses(tmp_path):
 
 
 def test_paired_tests_use_the_baseline_run_at_the_same_budget_and_never_the_baseline_itself():
-    from optsuite.results import Results
-    from optsuite.summary import quality_rows
+    from optsuite.report.results import Results
+    from optsuite.report.summary import quality_rows
     from report_fixtures import cell
 
     rows = []
@@ -172,11 +173,11 @@ def test_paired_tests_use_the_baseline_run_at_the_same_budget_and_never_the_base
 
 
 def test_target_table_reads_each_trace_once_per_unit_and_matches_per_target_reads(monkeypatch):
-    from optsuite import reach
-    from optsuite.anytime import COSTS
+    from optsuite.report import reach
+    from optsuite.report.anytime import COSTS
 
     results = paired_results()
-    ref = reference(results, "toy")
+    ref = reference(results, "toy", ("gd",))
     calls = []
 
     def counted(trace_rows, cost, targets):

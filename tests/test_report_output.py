@@ -2,9 +2,9 @@
 import pandas as pd
 import pytest
 
-from optsuite import figures, report
+from optsuite.report import builder, figures, noprop_figures
 from optsuite.cli import main
-from optsuite.results import Results
+from optsuite.report.results import Results
 from report_fixtures import cell, decaying, mixed_results
 
 
@@ -15,7 +15,7 @@ def assert_figure(path_stem):
 
 
 def test_report_writes_every_table_and_figure_despite_failed_runs(tmp_path):
-    index = report.write(mixed_results(), tmp_path, None, "optsuite report STORE --out OUT")
+    index = builder.write(mixed_results(), tmp_path, None, ("analytic", "gd"), "optsuite report STORE --out OUT")
     md = index[0].read_text()
     assert "Regenerate: `optsuite report STORE --out OUT`" in md and "1 failed" in md
     assert "per-block versus whole-network figure skipped" in md
@@ -44,7 +44,7 @@ def test_blocks_figure_is_drawn_when_the_store_has_blocks_and_networks(tmp_path)
                 cells.append(cell(net, label, seed, test_accuracy=0.8 + 0.01 * seed, test_loss=0.5))
     for row in cells:
         traces += decaying(row["cell_id"], 0.7)
-    paths, note = figures.blocks_figure(Results(pd.DataFrame(cells), pd.DataFrame(traces)), figures.colours(["gd", "cma"]),
+    paths, note = noprop_figures.blocks_figure(Results(pd.DataFrame(cells), pd.DataFrame(traces)), figures.colours(["gd", "cma"]),
                                         tmp_path)
     assert note == "" and len(paths) == 2
     assert_figure(paths[0].with_suffix(""))
@@ -83,13 +83,13 @@ def test_cli_report_bad_input_exits_2_with_one_line(argv, needle, store, tmp_pat
 
 
 def test_report_computes_each_problems_quality_rows_once_and_shares_them(tmp_path, monkeypatch):
-    from optsuite import summary
+    from optsuite.report import summary
 
     calls = []
     original = summary.quality_rows
     monkeypatch.setattr(summary, "quality_rows", lambda r, key, b: calls.append(key) or original(r, key, b))
     results = mixed_results()
-    computed = report.write(results, tmp_path / "computed", "gd", "CMD")[0].read_text()
+    computed = builder.write(results, tmp_path / "computed", "gd", ("gd",), "CMD")[0].read_text()
     assert sorted(calls) == ["alpha", "beta"]
     overview = pd.read_csv(tmp_path / "computed" / "tables" / "summary.csv")
     alpha = pd.read_csv(tmp_path / "computed" / "tables" / "quality-alpha.csv")
@@ -98,5 +98,5 @@ def test_report_computes_each_problems_quality_rows_once_and_shares_them(tmp_pat
     pd.testing.assert_frame_equal(shared.reset_index(drop=True), alpha[["ok runs", *columns]])
     given = summary.quality_by_problem(results, "gd")
     calls.clear()
-    assert report.write(results, tmp_path / "given", "gd", "CMD", given)[0].read_text() == computed
+    assert builder.write(results, tmp_path / "given", "gd", ("gd",), "CMD", given)[0].read_text() == computed
     assert calls == []

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.optimizers.snes import rank_utilities
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run

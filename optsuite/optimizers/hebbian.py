@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 
 from optsuite.errors import UserError
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
+from optsuite.linalg import NormalEquations
 from optsuite.optimizer import Optimizer, StepInfo
-from optsuite.optimizers.analytic import NormalEquations
 from optsuite.registry import register_optimizer
 
 RULES = ("sanger", "oja")
@@ -30,7 +30,7 @@ class Hebbian(Optimizer):
     """Hebbian (Sanger / Oja) feature learning without labels, then the exact least-squares readout."""
 
     defaults = {"rule": "sanger", "lr": 0.01, "hebbian_steps": 20}
-    requires = {"hebbian_layer": "a trainable feature layer (noprop-block with block=learned-features)"}
+    requires = ("feature_layer",)
     default_budget = Budget(steps=40)
 
     def __init__(self, **hyper) -> None:
@@ -43,7 +43,7 @@ class Hebbian(Optimizer):
 
     def init(self, problem, seed: int) -> None:
         self.x = problem.initial(seed).clone()
-        self.layer = problem.hebbian_layer()
+        self.layer = problem.feature_layer()
         self.readout = NormalEquations()  # over the readout's rows: phi with bias [B, F + 1], targets [B, k]
         self.steps = 0
 

@@ -109,4 +109,5 @@ def nevergrad_optimizer(ng_name: str) -> type[Nevergrad]:
     return type(f"Nevergrad{ng_name}", (Nevergrad,), {"ng_name": ng_name, "description": doc, "__doc__": doc})
 
 
-OPTIMIZERS.register_prefix("nevergrad", nevergrad_optimizer, "any nevergrad optimizer by name, e.g. nevergrad:NGOpt")
+OPTIMIZERS.register_prefix("nevergrad", nevergrad_optimizer, "any nevergrad optimizer by name, e.g. nevergrad:NGOpt",
+                           example="OnePlusOne")

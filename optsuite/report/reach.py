@@ -3,9 +3,9 @@
 Targets sit at fixed fractions of the way from a problem's typical first loss down to
 its reference loss: ``target = reference + precision * (start - reference)``.
 
-- reference: the median full-data train loss of the ``analytic`` runs (the exact
-  optimum) where the store has them, else the best final train loss of any gradient
-  descent (``gd``) run, else the best final trace loss of any run.
+- reference: the lowest full-data final train loss among the runs of the first of the
+  reference optimizers (given by the caller, e.g. an exact solver, then gradient
+  descent) that has ok runs of the problem, else the best final trace loss of any run.
 - start: the median over all runs of the problem of the first trace row's loss.
 
 Trace losses are minibatch losses, so the best-so-far loss of a long run can dip below
@@ -15,6 +15,7 @@ luck. The final-quality tables use noise-free metrics instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,6 @@ from .tables import Table
 
 TABLE_PRECISIONS = (1e-1, 1e-2, 1e-3)
 ECDF_PRECISIONS = 10.0 ** -(np.arange(1, 31) / 5)  # 10^-0.2 ... 10^-6
-REFERENCE_OPTIMIZERS = ("analytic", "gd")  # the exact optimum, then gradient descent
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class Reference:
         return self.loss + np.asarray(precisions, dtype=float) * gap
 
 
-def reference(results: Results, key: str) -> Reference | None:
-    """The problem's reference and start losses; None when no run recorded a trace."""
+def reference(results: Results, key: str, optimizers: Sequence[str] = ()) -> Reference | None:
+    """The problem's reference and start losses, the reference from the first of ``optimizers`` (registered
+    names) with ok runs; None when no run recorded a trace."""
     problem = results.cells_of(key)
     traces = [results.trace(c) for c in problem["cell_id"]]
     firsts = [float(t["loss"].iloc[0]) for t in traces if len(t) and np.isfinite(t["loss"].iloc[0])]
@@ -50,12 +51,10 @@ def reference(results: Results, key: str) -> Reference | None:
         return None
     start = float(np.median(firsts))
     ok = ok_runs(problem)
-    for name in REFERENCE_OPTIMIZERS if has_metric(ok, TRAIN_LOSS) else ():
+    for name in optimizers if has_metric(ok, TRAIN_LOSS) else ():
         losses = ok.loc[ok["optimizer"] == name, TRAIN_LOSS.column].dropna()
         if len(losses):
-            value = losses.median() if name == "analytic" else losses.min()
-            what = "median analytic optimum" if name == "analytic" else "best final gd"
-            return Reference(float(value), start, f"{what} train loss")
+            return Reference(float(losses.min()), start, f"best final {name} train loss")
     finals = [float(t["best_loss"].min()) for t in traces if len(t)]
     return Reference(float(np.nanmin(finals)), start, "best final trace loss of any run")
 

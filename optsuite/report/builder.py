@@ -12,12 +12,13 @@ import html
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
-from . import figures, tables
+from . import figures, noprop_figures, tables
 from .equalcost import EQUAL_COSTS, equal_cost_table
 from .reach import reference, target_table
 from .results import Results
-from .summary import failures_table, quality_by_problem, quality_table, rank_table, resolve_baseline, summarize
+from .summary import failures_table, quality_by_problem, quality_table, rank_table, summarize
 from .tables import Table
 
 
@@ -31,11 +32,11 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
-def problem_section(results: Results, key: str, baseline: str | None, rows: list[dict], palette: dict,
-                    out: Path) -> Section:
-    """Problem ``key``'s tables and figures; ``rows``: its :func:`~optsuite.summary.quality_rows`."""
+def problem_section(results: Results, key: str, baseline: str | None, references: Sequence[str], rows: list[dict],
+                    palette: dict, out: Path) -> Section:
+    """Problem ``key``'s tables and figures; ``rows``: its :func:`~optsuite.report.summary.quality_rows`."""
     section = Section(key, [quality_table(results, key, baseline, rows)])
-    ref = reference(results, key)
+    ref = reference(results, key, references)
     if ref is None:
         section.notes.append("no run of this problem recorded a trace: no target, equal-cost or anytime views")
         return section
@@ -48,25 +49,26 @@ def problem_section(results: Results, key: str, baseline: str | None, rows: list
     return section
 
 
-def build(results: Results, baseline: str | None, out: Path,
+def build(results: Results, baseline: str | None, references: Sequence[str], out: Path,
           rows: dict[str, list[dict]] | None = None) -> list[Section]:
     """All sections; figures are written under ``out/figures`` as they are made.
 
-    Each problem's quality rows (bootstrap intervals, paired tests) are computed once, unless given as
-    ``rows`` (:func:`~optsuite.summary.quality_by_problem` for the resolved baseline), and feed both the
-    overview's summary and the problem's quality table.
+    ``baseline``: the resolved label of the paired tests (:func:`~optsuite.report.summary.resolve_baseline`)
+    or None; ``references``: optimizer names whose final train loss sets each problem's loss targets
+    (:func:`~optsuite.report.reach.reference`). Each problem's quality rows (bootstrap intervals, paired
+    tests) are computed once, unless given as ``rows`` (:func:`~optsuite.report.summary.quality_by_problem`),
+    and feed both the overview's summary and the problem's quality table.
     """
-    baseline = resolve_baseline(results, baseline)
     rows = quality_by_problem(results, baseline) if rows is None else rows
     palette = figures.colours(results.entries())
     failures = failures_table(results)
-    overview = Section("Overview", [summarize(results.cells, baseline, rows), rank_table(results)]
+    overview = Section("Overview", [summarize(results, baseline, rows), rank_table(results)]
                        + ([failures] if failures.rows else []))
     if baseline is None:
-        overview.notes.append("no paired tests: the store has no 'gd' runs and no --baseline was given")
-    sections = [overview] + [problem_section(results, key, baseline, rows[key], palette, out)
+        overview.notes.append("no paired tests: no baseline optimizer (--baseline LABEL) is in the store")
+    sections = [overview] + [problem_section(results, key, baseline, references, rows[key], palette, out)
                              for key in results.problems()]
-    paths, note = figures.blocks_figure(results, palette, out / "figures")
+    paths, note = noprop_figures.blocks_figure(results, palette, out / "figures")
     sections.append(Section("NoProp per-block versus whole network",
                             figures=[os.path.relpath(p, out) for p in paths if p.suffix == ".png"],
                             notes=[note] if note else []))
@@ -96,11 +98,11 @@ def html_page(sections: list[Section], header: list[str]) -> str:
     return "\n".join(parts + ["</body></html>\n"])
 
 
-def write(results: Results, out: Path, baseline: str | None, command: str,
+def write(results: Results, out: Path, baseline: str | None, references: Sequence[str], command: str,
           rows: dict[str, list[dict]] | None = None) -> list[Path]:
-    """Write the whole report under ``out``; returns the index files. ``rows`` as in :func:`build`."""
+    """Write the whole report under ``out``; returns the index files. Arguments as in :func:`build`."""
     out.mkdir(parents=True, exist_ok=True)
-    sections = build(results, baseline, out, rows)
+    sections = build(results, baseline, references, out, rows)
     for s in sections:
         for t in s.tables:
             tables.write(t, out / "tables")

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import UserError
+from ..errors import UserError
+from ..keys import problem_key
 
 REQUIRED_COLUMNS = ("cell_id", "problem", "problem_args", "optimizer", "label", "seed", "status")
 
@@ -29,17 +30,6 @@ class Metric:
 ACCURACY = Metric("metric_test_accuracy", "test accuracy", True)
 TEST_LOSS = Metric("metric_test_loss", "test loss", False)
 TRAIN_LOSS = Metric("metric_train_loss", "train loss", False)
-
-
-def problem_key(problem: str, problem_args: str) -> str:
-    """``("sphere", '{"dim": 10}') -> "sphere(dim=10)"``; unreadable settings are shown raw."""
-    try:
-        args = json.loads(problem_args) if problem_args else {}
-    except (TypeError, ValueError):
-        return f"{problem}({problem_args})"
-    if not isinstance(args, dict) or not args:
-        return problem
-    return f"{problem}({','.join(f'{k}={v}' for k, v in sorted(args.items()))})"
 
 
 def slug(text: str) -> str:
@@ -98,7 +88,7 @@ class Results:
     @classmethod
     def load(cls, path: str | Path) -> "Results":
         """Read a results store folder; a missing or empty store is a :class:`UserError`."""
-        from optsuite.runners.store import Store
+        from ..runners.store import Store
 
         path = Path(path)
         if not path.is_dir():

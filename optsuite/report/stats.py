@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from .crn import derive_seed
+from ..crn import derive_seed
 
 LEVEL = 0.95
 RESAMPLES = 2000

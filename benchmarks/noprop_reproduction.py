@@ -7,7 +7,7 @@ feature_seed = s (the random projections), run seed s. Three methods:
   in closed form by the analytic optimizer: no gradient anywhere;
 - backprop-net of the same size, trained end to end with AdamW.
 
-    .venv/bin/python reports/noprop_reproduction.py --dataset digits --seeds 3
+    .venv/bin/python -m optsuite.benchmarks.noprop_reproduction --dataset digits --seeds 3
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from optsuite.ledger import Budget
+from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 from optsuite.runners.noprop_pipeline import train_noprop
@@ -30,7 +30,7 @@ def measure(args: argparse.Namespace, seed: int) -> dict[str, tuple[float, float
     net = {"dataset": args.dataset, "T": args.T, "data_seed": seed}
     out = {}
     started = time.perf_counter()
-    mlp = train_noprop({**net, "hidden": args.hidden}, "gd", ADAMW, {"steps": args.steps}, seed, args.jobs)
+    mlp = train_noprop({**net, "hidden": args.hidden}, "gd", ADAMW, Budget(steps=args.steps), seed, args.jobs)
     out["NoProp-DT mlp, AdamW per block"] = (mlp.test_accuracy, mlp.spent["sample_forwards"], time.perf_counter() - started)
     started = time.perf_counter()
     rf = train_noprop({**net, "block": "random-features", "hidden": args.features, "ridge": args.ridge,

@@ -11,22 +11,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import UserError
+from ..errors import UserError
 from .results import (ACCURACY, TEST_LOSS, TRAIN_LOSS, Metric, Results, has_metric, loss_metric, ok_runs,
                       primary_metric, slug)
 from .stats import PairedTest, bootstrap_median, ranks, wilcoxon_paired
-from .tables import Table, format_number, to_text
+from .tables import Table, format_number
 
 ALPHA = 0.05
-DEFAULT_BASELINE = "gd"
 COST_COLUMNS = (("spent_sample_forwards", "sample-forwards"), ("spent_seconds", "seconds"))
 
 
-def resolve_baseline(results: Results, baseline: str | None) -> str | None:
-    """The baseline label: as given (it must exist), else "gd" where the store has it."""
+def resolve_baseline(results: Results, baseline: str | None, fallback: str | None = None) -> str | None:
+    """The baseline label: ``baseline`` (it must be in the store), else ``fallback`` where the store has it,
+    else None (no paired tests)."""
     known = set(results.cells["label"]) | set(results.cells["entry"])
     if baseline is None:
-        return DEFAULT_BASELINE if DEFAULT_BASELINE in known else None
+        return fallback if fallback in known else None
     if baseline not in known:
         raise UserError(f"baseline {baseline!r} is not in the store; optimizers: {', '.join(sorted(known))}")
     return baseline
@@ -166,14 +166,12 @@ def compact_cell(test: PairedTest | None, metric: Metric | None) -> str:
     return f"{verdict(test, metric)} p={format_number(test.p_value)}"
 
 
-def summarize(cells: pd.DataFrame, baseline: str | None = None,
-              rows: dict[str, list[dict]] | None = None) -> Table:
+def summarize(results: Results, baseline: str | None, rows: dict[str, list[dict]] | None = None) -> Table:
     """The compact table of a whole store: one row per problem and optimizer.
 
-    ``rows``: :func:`quality_by_problem` for the same cells and resolved baseline where already computed.
+    ``baseline``: a resolved label (:func:`resolve_baseline`) or None; ``rows``: :func:`quality_by_problem`
+    for the same results and baseline where already computed.
     """
-    results = Results(cells, pd.DataFrame())
-    baseline = resolve_baseline(results, baseline)
     rows = quality_by_problem(results, baseline) if rows is None else rows
     body = []
     for key in results.problems():
@@ -187,7 +185,3 @@ def summarize(cells: pd.DataFrame, baseline: str | None = None,
              "a test split, else the train loss; vs: paired Wilcoxon test of the primary metric"]
     return Table("summary", "Summary", columns, body, notes)
 
-
-def format_table(table: Table) -> str:
-    """The compact table as fixed-width text."""
-    return to_text(table)

@@ -1,19 +1,16 @@
-"""Evaluations to reach absolute loss targets, and COCO's expected running time (ERT).
+"""Runs to loss targets: a run that stops at its smallest target, read as the evaluations to each target.
 
-For problems with a known optimum (synthetic functions, BBOB's f - f_opt), targets
-are absolute losses such as 1e-8. A run hits target t at the first step whose best
-loss is <= t; evaluations count whole generations. As in COCO, a run stops at its
-final (smallest) target.
+For problems with a known optimum (synthetic functions, BBOB's f - f_opt), targets are
+absolute losses such as 1e-8. A run hits target t at the first step whose best loss is
+<= t; evaluations count whole generations. As in COCO, a run stops at its final
+(smallest) target. :mod:`optsuite.report.ert` turns such runs into expected running times.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-import pandas as pd
-
-from .anytime import cost_to_reach
-from .ledger import Budget
+from .budget import Budget
 from .optimizer import Optimizer, StepInfo
 from .problem import Draw, Problem
 from .registry import OPTIMIZERS, PROBLEMS
@@ -22,8 +19,12 @@ from .run import run
 
 def evaluations_to_targets(trace: list[dict[str, float]], targets: list[float]) -> list[float]:
     """Evaluations ``[targets]`` at the first trace row whose ``best_loss`` is <= each target (inf: never)."""
-    frame = pd.DataFrame(trace, columns=["evaluations", "best_loss"])
-    return [float(h) for h in cost_to_reach(frame, "evaluations", targets)]
+    hits = [math.inf] * len(targets)
+    for row in trace:
+        for k, target in enumerate(targets):
+            if math.isinf(hits[k]) and row["best_loss"] <= target:
+                hits[k] = float(row["evaluations"])
+    return hits
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,3 @@ def run_named_to_targets(problem: str, problem_args: dict, optimizer: str, hyper
     """:func:`run_to_targets` on registered names: a picklable job for a process pool."""
     return run_to_targets(PROBLEMS.create(problem, **problem_args), OPTIMIZERS.create(optimizer, **hyper), seed,
                           targets, max_evaluations)
-
-
-def expected_running_time(hits: list[float], spent: list[float]) -> float:
-    """ERT of one target over runs ``hits [runs]``, ``spent [runs]``: all evaluations (to the hit, else all
-    spent) divided by the number of hits; inf when no run hit."""
-    successes = sum(math.isfinite(h) for h in hits)
-    if not successes:
-        return math.inf
-    return sum(h if math.isfinite(h) else s for h, s in zip(hits, spent)) / successes

@@ -18,11 +18,20 @@ import time
 import torch
 
 from optsuite.budget import Budget
+from optsuite.parts import PartsResult, plan, run_parts
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
-from optsuite.runners.noprop_pipeline import train_noprop
 
 ADAMW = {"algorithm": "adamw", "lr": 1e-3, "weight_decay": 1e-3}
+
+
+def train_parts(settings: dict, optimizer: str, hyper: dict, steps_per_part: int | None, seed: int,
+                jobs: int) -> PartsResult:
+    """``noprop-dt(**settings)`` trained part by part, ``steps_per_part`` steps each (None: each solver's default)."""
+    network = PROBLEMS.create("noprop-dt", **settings)
+    planned = plan(network, optimizer, hyper)
+    budget = Budget(steps=steps_per_part * len(planned)) if steps_per_part else None  # split equally
+    return run_parts(network, planned, budget, seed, jobs)
 
 
 def measure(args: argparse.Namespace, seed: int) -> dict[str, tuple[float, float, float]]:
@@ -30,12 +39,14 @@ def measure(args: argparse.Namespace, seed: int) -> dict[str, tuple[float, float
     net = {"dataset": args.dataset, "T": args.T, "data_seed": seed}
     out = {}
     started = time.perf_counter()
-    mlp = train_noprop({**net, "hidden": args.hidden}, "gd", ADAMW, Budget(steps=args.steps), seed, args.jobs)
-    out["NoProp-DT mlp, AdamW per block"] = (mlp.test_accuracy, mlp.spent["sample_forwards"], time.perf_counter() - started)
+    mlp = train_parts({**net, "hidden": args.hidden}, "gd", ADAMW, args.steps, seed, args.jobs)
+    out["NoProp-DT mlp, AdamW per block"] = (mlp.metrics["test_accuracy"], mlp.spent["sample_forwards"],
+                                             time.perf_counter() - started)
     started = time.perf_counter()
-    rf = train_noprop({**net, "block": "random-features", "hidden": args.features, "ridge": args.ridge,
-                       "feature_seed": seed}, "analytic", seed=seed, jobs=args.jobs)
-    out["NoProp-DT random features, closed form"] = (rf.test_accuracy, rf.spent["sample_forwards"], time.perf_counter() - started)
+    rf = train_parts({**net, "block": "random-features", "hidden": args.features, "ridge": args.ridge,
+                      "feature_seed": seed}, "analytic", {}, None, seed, args.jobs)
+    out["NoProp-DT random features, closed form"] = (rf.metrics["test_accuracy"], rf.spent["sample_forwards"],
+                                                     time.perf_counter() - started)
     started = time.perf_counter()
     bp = run(PROBLEMS.create("backprop-net", **net, hidden=args.hidden), OPTIMIZERS.create("gd", **ADAMW),
              Budget(steps=args.backprop_steps), seed)

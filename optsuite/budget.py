@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from .errors import UserError
 
 UNITS = ("steps", "evaluations", "sample_forwards", "flops", "seconds", "peak_memory_bytes")
+COUNTED = UNITS[:4]  # units that count work, the same on every machine
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,14 @@ class Budget:
 
     def as_dict(self) -> dict[str, float]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def progress(self, spent: dict[str, float]) -> float:
+        """The fraction of this budget that ``spent`` (a ledger's totals) has used: the largest over its
+        units, counting seconds and peak memory only where it limits nothing else (so that the fraction
+        of a budget in evaluations, sample-forwards, FLOPs or steps does not depend on the machine)."""
+        limits = self.as_dict()
+        counted = {u: v for u, v in limits.items() if u in COUNTED} or limits
+        return max(spent[u] / v for u, v in counted.items())
 
     def capped(self, seconds: float | None) -> "Budget":
         """This budget with its seconds at most ``seconds`` (a cell's time limit; None: unchanged)."""

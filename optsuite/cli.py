@@ -4,9 +4,7 @@ Bad input exits with code 2 and one line naming the problem; no traceback.
 """
 from __future__ import annotations
 
-import ast
 import os
-import re
 import sys
 import time
 import traceback
@@ -17,6 +15,7 @@ import typer
 from typer._click import exceptions as click_errors  # typer vendors its own click
 
 from .errors import UserError
+from .keys import parse_pairs
 from .registry import OPTIMIZERS, PROBLEMS
 
 DEFAULT_BASELINE = "gd"  # the paired tests' baseline where the store has it and none is named
@@ -24,34 +23,6 @@ DEFAULT_REFERENCES = ("analytic", "gd")  # whose final train loss sets the loss 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Compare optimizers on NoProp and whole-network losses.")
-
-
-def parse_value(text: str) -> Any:
-    """A literal (number, bool, list) where the text is one, else the text itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def parse_pairs(items: list[str], what: str) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{what} {item!r} is not KEY=VALUE")
-        out[key.strip()] = parse_value(value.strip())
-    return out
-
-
-def parse_spec(spec: str, what: str) -> tuple[str, dict[str, Any]]:
-    """``"gd(lr=0.01,algorithm=sgd)"`` -> ("gd", {"lr": 0.01, "algorithm": "sgd"})."""
-    match = re.fullmatch(r"\s*([^()\s]+)\s*(?:\((.*)\))?\s*", spec)
-    if not match:
-        raise UserError(f"{what} {spec!r} is not NAME or NAME(key=value,...)")
-    name, inner = match.groups()
-    pairs = [p for p in (inner or "").split(",") if p.strip()]
-    return name, parse_pairs(pairs, f"{what} setting")
 
 
 @app.command("list")
@@ -71,24 +42,39 @@ def list_command(what: str = typer.Argument("all", help="optimizers, problems or
 
 @app.command("noprop")
 def noprop_command(
-    optimizer: str = typer.Option("gd", "--optimizer", "-o", help="NAME or NAME(key=value,...) for every block and the head"),
-    setting: list[str] = typer.Option([], "--set", help="network setting KEY=VALUE (dataset, block, T, embedding, hidden, ridge, ...); repeatable"),
-    budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE per part, repeatable (default: the optimizer's)"),
-    seeds: int = typer.Option(1, "--seeds", "-s", help="run seeds 0..N-1; data_seed follows the seed unless set"),
+    optimizer: str = typer.Option("gd", "--optimizer", "-o", help="NAME or NAME(key=value,...) for every part; PART: NAME overrides one, e.g. 'cma + head: analytic'"),
+    setting: list[str] = typer.Option([], "--set", help="noprop-dt setting KEY=VALUE (dataset, block, T, embedding, hidden, ridge, ...); repeatable"),
+    budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE for the whole network, split over its parts; repeatable (default: each solver's own per part)"),
+    seeds: int = typer.Option(1, "--seeds", "-s", help="run seeds 0..N-1"),
     jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
+    out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/noprop-TIME)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
 ) -> None:
-    """Train a NoProp-DT network part by part (T blocks and the head), print its test accuracy and total cost."""
-    from optsuite.budget import Budget
-    from optsuite.runners.noprop_pipeline import summary_lines, train_noprop
+    """Train a NoProp-DT network part by part (T blocks and the head), print its accuracy and total cost.
 
-    if seeds < 1:
-        raise UserError(f"--seeds {seeds} must be at least 1")
-    name, hyper = parse_spec(optimizer, "optimizer")
+    A one-problem matrix of noprop-dt with a store: running the same command again resumes.
+    """
+    from optsuite.report.networks import seed_lines
+    from optsuite.runners.execute import Backend, resume
+    from optsuite.runners.sandbox import Job
+    from optsuite.runners.spec import from_flags
+    from optsuite.runners.store import Store
+
+    if isinstance(jobs, bool) or jobs < 1:
+        raise UserError(f"--jobs {jobs} must be at least 1")
     settings = parse_pairs(setting, "--set")
-    limits = Budget.parse(budget) if budget else None
-    results = [train_noprop({"data_seed": s, **settings}, name, hyper, limits, s, jobs) for s in range(seeds)]
-    for line in summary_lines(results):
+    problem = f"noprop-dt({','.join(f'{k}={v!r}' for k, v in settings.items())})"
+    spec = from_flags([problem], [optimizer], seeds, budget)
+    store = Store(out or Path("results") / time.strftime("noprop-%Y%m%d-%H%M%S"))
+    try:
+        cells = resume(spec.cells, store, Job(part_jobs=jobs), Backend("loky", 1), mode="quiet" if quiet else "auto")
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished seeds are stored in {store.path}; run the same command to resume", err=True)
+        raise typer.Abort() from None
+    for line in seed_lines(cells):
         typer.echo(line)
+    if not quiet:
+        typer.echo(f"results: {store.path}", err=True)
 
 
 @app.command("run")
@@ -113,6 +99,9 @@ def run_command(
 
     Running the same command again resumes: cells already in the store are skipped.
     """
+    import pandas as pd
+
+    from optsuite.report.results import Results
     from optsuite.runners.execute import Backend, resume
     from optsuite.runners.sandbox import Job
     from optsuite.runners.matrix import listing
@@ -124,9 +113,8 @@ def run_command(
     if matrix:
         spec = load_matrix(matrix, local=backend != "dask" and not dry_run)
     else:
-        specs = lambda items, what: [(text, *parse_spec(text, what)) for text in items]
-        spec = from_flags(specs(problem or ["least-squares"], "problem"), specs(optimizer or ["gd", "montecarlo"], "optimizer"),
-                          3 if seeds is None else seeds, budget)
+        spec = from_flags(problem or ["least-squares"], optimizer or ["gd", "montecarlo"], 3 if seeds is None else seeds,
+                          budget)
     runner = Backend(backend, jobs if jobs is not None else spec.run.jobs or 1, scheduler)
     limit = time_limit if time_limit is not None else spec.run.time_limit
     slots = gpu_slots if gpu_slots is not None else spec.run.gpu_slots or 1
@@ -147,22 +135,22 @@ def run_command(
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None
-    typer.echo(summary_text(cells, None))
+    typer.echo(comparison(Results(cells, pd.DataFrame()), None)[0])
     if not quiet:
         typer.echo(f"results: {store.path}", err=True)
 
 
-def summary_text(cells, baseline: str | None) -> str:
-    """The compact comparison table of stored ``cells`` as text, paired tests against ``baseline``
-    (default :data:`DEFAULT_BASELINE` where the cells have it)."""
-    import pandas as pd
-
-    from optsuite.report.results import Results
-    from optsuite.report.summary import resolve_baseline, summarize
+def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
+    """The printed tables of ``results`` (the Networks table first where there are networks, then the
+    summary) as text, the baseline chosen (``baseline``, else :data:`DEFAULT_BASELINE` where the store has
+    it) and the quality rows computed for it (once, for the tables and the report)."""
+    from optsuite.report.builder import printed
+    from optsuite.report.summary import quality_by_problem, resolve_baseline
     from optsuite.report.tables import to_text
 
-    results = Results(cells, pd.DataFrame())
-    return to_text(summarize(results, resolve_baseline(results, baseline, DEFAULT_BASELINE)))
+    chosen = resolve_baseline(results, baseline, DEFAULT_BASELINE)
+    rows = quality_by_problem(results, chosen)
+    return "\n\n".join(to_text(t) for t in printed(results, chosen, rows)), chosen, rows
 
 
 @app.command("report")
@@ -175,13 +163,10 @@ def report_command(
     """Print the comparison table of a results store; with --out, write the full report."""
     from optsuite.report import builder
     from optsuite.report.results import Results
-    from optsuite.report.summary import quality_by_problem, resolve_baseline, summarize
-    from optsuite.report.tables import to_text
 
     loaded = Results.load(results)
-    chosen = resolve_baseline(loaded, baseline, DEFAULT_BASELINE)
-    rows = quality_by_problem(loaded, chosen)  # once, for the table and the report
-    typer.echo(to_text(summarize(loaded, chosen, rows)))
+    text, chosen, rows = comparison(loaded, baseline)
+    typer.echo(text)
     if out is not None:
         command = " ".join(["optsuite report", str(results), "--out", str(out)]
                            + (["--baseline", baseline] if baseline else []) + [f"--reference {r}" for r in reference])

@@ -56,7 +56,8 @@ class Problem:
       ``n_train``: rows of training data (0 for data-free functions);
       ``batch_size``: minibatch size of a step (None: the full training set);
       ``flops_per_sample``: FLOPs of one sample-forward;
-      ``device``, ``dtype``: where and in what precision parameters live.
+      ``device``, ``dtype``: where and in what precision parameters live;
+      ``network``: a whole classifier network (reports give networks their own table).
     """
 
     name: str = "problem"
@@ -67,6 +68,7 @@ class Problem:
     flops_per_sample: float = 0.0
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
+    network: bool = False
 
     def check_device(self, device: str) -> torch.device:
         """``device`` as a torch device; an unknown or unavailable one is a one-line UserError."""

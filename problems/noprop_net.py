@@ -43,7 +43,7 @@ class NoPropNet(ClassifierProblem):
         parts += [self.embed.reshape(-1).cpu()] if self.learn_embed else []
         return torch.cat(parts).to(self.device, self.dtype)
 
-    def assemble(self, blocks: list[torch.Tensor], head: torch.Tensor) -> torch.Tensor:
+    def join(self, blocks: list[torch.Tensor], head: torch.Tensor) -> torch.Tensor:
         """``[dim]`` from independently trained block parameters ``[dim_t]`` (t = 1..T) and head ``[dim_h]``."""
         embed = [self.embed.reshape(-1)] if self.learn_embed else []
         return torch.cat([*blocks, head, *embed]).to(self.device, self.dtype)
@@ -68,12 +68,27 @@ class NoPropNet(ClassifierProblem):
             total = total + weight * squared_error(u_hat, u)
         return total + self.schedule.kl_to_standard_normal(u).mean(-1)
 
-    def predict(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``[P, B, K]`` of the inference chain z_0 ~ N(0, I) -> z_T (noise from a fixed seed)."""
+    def chain(self, params: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The inference chain z_0 ~ N(0, I) -> z_T (noise from a fixed seed): (z_T ``[P, B, d]``, head
+        parameters ``[P, dim_h]``, W_embed ``[K, d]`` or ``[P, K, d]``)."""
         blocks, head, embed = self.split(params)
         a, b, c = (v.tolist() for v in self.schedule.inference_coefficients())
         z = self.gaussian(x.shape[0], INFERENCE_SEED, "inference", 0)
         for t, (block, p) in enumerate(zip(self.blocks, blocks)):
             eps = self.gaussian(x.shape[0], INFERENCE_SEED, "inference", t + 1)
             z = a[t] * block.forward(p, x, z, embed) + b[t] * z + c[t] ** 0.5 * eps
+        return z.expand(params.shape[0], *z.shape[-2:]), head, embed
+
+    def predict(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[P, B, K]`` of the head on the chain's z_T."""
+        z, head, _ = self.chain(params, x)
         return self.head.forward(head, z)
+
+    def accuracies(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """The head's ``accuracy`` and the chain's own, ``chain_accuracy``: the class whose embedding is
+        nearest to z_T, no head (a head that relabels classes shows as the gap between the two)."""
+        z, head, embed = self.chain(params[None], x)
+        embed = embed if embed.dim() == 3 else embed[None]
+        nearest = torch.cdist(z.double(), embed.double()).argmin(-1)[0]
+        predicted = self.head.forward(head, z)[0].argmax(-1)
+        return {"accuracy": float(predicted.eq(y).double().mean()), "chain_accuracy": float(nearest.eq(y).double().mean())}

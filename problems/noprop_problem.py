@@ -132,18 +132,26 @@ class NoPropProblem(Problem):
 
 
 class ClassifierProblem(NoPropProblem):
-    """A whole network: ``predict`` gives class logits, ``metrics`` adds the test accuracy."""
+    """A whole network: ``predict`` gives class logits, ``metrics`` adds the train and test accuracy."""
+
+    network = True
 
     def predict(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[P, B, K]`` of ``params [P, dim]`` on ``x [B, n_in]``."""
         raise NotImplementedError
 
+    def accuracies(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """``accuracy`` of ``params [dim]`` on rows ``x [n, n_in]``, ``y [n]`` (subclasses add others)."""
+        return {"accuracy": float(self.predict(params[None], x)[0].argmax(-1).eq(y).double().mean())}
+
     def metrics(self, params: torch.Tensor) -> dict[str, float]:
-        """Full train and test loss, and the test accuracy of the network."""
-        x, y = self.rows(self.data.x_test, self.data.y_test)
-        with torch.no_grad():
-            accuracy = self.predict(params[None], x)[0].argmax(-1).eq(y).double().mean()
-        return {**super().metrics(params), "test_accuracy": float(accuracy)}
+        """Full train and test loss, and the network's accuracies on both splits (``test_accuracy``, ...)."""
+        out = super().metrics(params)
+        for split in ("train", "test"):
+            x, y = self.rows(getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}"))
+            with torch.no_grad():
+                out.update({f"{split}_{k}": v for k, v in self.accuracies(params, x, y).items()})
+        return out
 
 
 def squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -20,9 +20,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Iterable
 
-from optsuite.errors import UserError, one_line
-from optsuite.keys import config_key
 from optsuite.budget import Budget
+from optsuite.errors import UserError, one_line
+from optsuite.keys import solver_key
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 
 PACKAGES = ("optsuite", "torch", "numpy", "cma", "nevergrad")
@@ -37,6 +37,7 @@ class Cell:
     budget: Budget | None  # None: the optimizer's default budget
     problem_args: dict[str, Any] = field(default_factory=dict)
     hyper: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # part label -> {"name", "hyper"} overrides
 
     @property
     def budget_limits(self) -> dict[str, float]:
@@ -48,12 +49,15 @@ class Cell:
         """A hash of the whole configuration: a changed setting is a new cell."""
         config = {"problem": self.problem, "optimizer": self.optimizer, "seed": self.seed,
                   "budget": self.budget_limits, "problem_args": self.problem_args, "hyper": self.hyper}
+        if self.parts:
+            config["parts"] = self.parts
         text = json.dumps(config, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
-        return config_key(self.optimizer, self.hyper)
+        """``gd(lr=0.01)``, with any part overrides: ``cma(separable=True) + head: analytic``."""
+        return solver_key(self.optimizer, self.hyper, self.parts)
 
     @property
     def device(self) -> str:
@@ -66,11 +70,17 @@ class Cell:
     def make_optimizer(self):
         return OPTIMIZERS.create(self.optimizer, **self.hyper)
 
+    def unsupported(self, problem) -> str | None:
+        """Why this cell's optimizer (with its part overrides) cannot train ``problem``; None if it can."""
+        from optsuite.parts import unsupported
+
+        return unsupported(problem, self.optimizer, self.hyper, self.parts)
+
     def build(self):
         """(problem, optimizer, budget) objects, the budget the optimizer's default if the cell names
         none; raises UserError on bad settings."""
         problem, optimizer = self.make_problem(), self.make_optimizer()
-        reason = optimizer.supports(problem)
+        reason = self.unsupported(problem)
         if reason:
             raise UserError(reason)
         return problem, optimizer, self.budget or optimizer.default_budget
@@ -118,6 +128,7 @@ def config_row(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
         "optimizer": cell.optimizer,
         "label": cell.label,
         "hyper": json.dumps(cell.hyper, sort_keys=True),
+        **({"part_solvers": json.dumps(cell.parts, sort_keys=True)} if cell.parts else {}),
         "seed": cell.seed,
         "budget": json.dumps(cell.budget_limits, sort_keys=True),
         "time_limit": math.nan if time_limit is None else float(time_limit),
@@ -137,29 +148,65 @@ def lost_row(cell: Cell, status: str, error: str, time_limit: float | None = Non
     return row
 
 
-def result_rows(cell: Cell, time_limit: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def result_rows(cell: Cell, time_limit: float | None = None,
+                part_jobs: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run ``cell``; never raises for a failure of the run itself (it is recorded).
 
     ``time_limit``: seconds the run may take; a run stopped by it has status "timeout"
-    and keeps its trace and final metrics.
+    and keeps its trace and final metrics. A problem trained part by part runs through
+    :func:`optsuite.parts.run_parts` (``part_jobs`` parts at once): its row has the assembled
+    network's metrics, the parts' summed costs and a ``parts`` column (JSON, one record per
+    part), and its trace one row per checkpoint. A network's trace rows at its checkpoints
+    carry its metrics there (``test_accuracy``, ...), for anytime accuracy.
     """
+    from optsuite.parts import CHECKPOINTS, Decomposable, plan, run_parts
     from optsuite.run import run
 
     row = config_row(cell, time_limit)
     trace: list[dict[str, Any]] = []
     try:
-        problem, optimizer, own_budget = cell.build()
-        budget = own_budget.capped(time_limit)
-        result = run(problem, optimizer, budget, cell.seed)
-        row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim)
-        if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
-            row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
+        problem = cell.make_problem()
+        row["network"] = bool(problem.network)
+        if isinstance(problem, Decomposable):
+            planned = plan(problem, cell.optimizer, cell.hyper, cell.parts)
+            result = run_parts(problem, planned, cell.budget, cell.seed, part_jobs, time_limit)
+            row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
+                       parts=json.dumps(result.parts))
+            steps = checkpoint_rows(result.checkpoints)
+        else:
+            problem, optimizer, own_budget = cell.build()
+            budget = own_budget.capped(time_limit)
+            result = run(problem, optimizer, budget, cell.seed, CHECKPOINTS if problem.network else ())
+            row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim)
+            if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
+                row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
+            steps = with_checkpoint_metrics(problem, result)
         row.update({f"metric_{k}": v for k, v in result.metrics.items()})
         row.update({f"spent_{k}": v for k, v in result.spent.items()})
-        trace = [{"cell_id": row["cell_id"], "run_id": row["run_id"], "step": i + 1, **r}
-                 for i, r in enumerate(result.trace)]
+        trace = [{"cell_id": row["cell_id"], "run_id": row["run_id"], "step": i + 1, **r} for i, r in enumerate(steps)]
     except Exception as exc:
         row.update(status="failed", stop="error", error=one_line(exc))
     row["trace_rows"] = len(trace)
     row["finished"] = time.time()
     return row, trace
+
+
+def with_checkpoint_metrics(problem, result) -> list[dict[str, Any]]:
+    """The run's trace rows, those where it kept a checkpoint with the problem's metrics of its parameters."""
+    rows = [dict(r) for r in result.trace]
+    for mark in result.checkpoints:
+        if mark.step:
+            rows[mark.step - 1].update(problem.metrics(mark.best), checkpoint=mark.fraction)
+    return rows
+
+
+def checkpoint_rows(checkpoints: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """Trace rows of a problem trained part by part: one per checkpoint, its loss the assembled parameters'
+    full train loss (``best_loss`` the lowest so far)."""
+    rows, best = [], math.inf
+    for mark in checkpoints:
+        loss = mark.get("train_loss", math.nan)
+        best = min(best, loss) if math.isfinite(loss) else best
+        rows.append({**{k: v for k, v in mark.items() if k != "fraction"}, "checkpoint": mark["fraction"],
+                     "loss": loss, "best_loss": best})
+    return rows

@@ -6,6 +6,7 @@ the order cells finish, so a kill loses only the cells in flight.
 """
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -77,11 +78,14 @@ def dispatch(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: 
     """Send ``cells`` to the workers and store every result as it returns; cells that fail are recorded,
     never raised.
 
-    Torch runs single-threaded in each sandbox when cells run in parallel.
+    Torch runs single-threaded in each sandbox when cells run in parallel; a loky worker trains the parts
+    of a problem trained part by part in parallel where it has cores to itself.
     """
     with parallel_map(backend) as (parallel, workers):
         if workers > 1 or backend.name == "dask":
             job = replace(job, threads=1)
+        if backend.name == "loky" and not job.part_jobs:
+            job = replace(job, part_jobs=max(1, (os.cpu_count() or 1) // workers))
         with Flusher(store, flush_seconds) as flusher, Display(len(cells), workers, mode) as display:
             results = parallel(delayed(in_sandbox)(cell, job) for cell in cells)
             try:

@@ -79,25 +79,34 @@ def validation_settings(entry: Entry, settings: dict[str, Any], m: Mistakes, loc
     return {**settings, "device": "cpu"}
 
 
-def judge(name: str, args: dict[str, Any], where: str, optimizers: list[tuple[str, Any]],
+def judge(name: str, args: dict[str, Any], where: str, optimizers: list[tuple[str, Entry, dict[str, Any]]],
           m: Mistakes) -> dict[str, str | None] | None:
     """Build the problem once; -> optimizer point -> why it cannot run there (None: it can)."""
+    from optsuite.parts import unsupported
+
     try:
         problem = PROBLEMS.create(name, **args)
     except UserError as exc:
         m.add(where, str(exc))
         return None
-    return {opt_where: optimizer.supports(problem) for opt_where, optimizer in optimizers}
+    return {opt_where: unsupported(problem, entry.name, hyper, entry.parts) for opt_where, entry, hyper in optimizers}
 
 
 def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip: bool,
               local: bool) -> set[tuple[str, str]]:
-    """Build each distinct configuration once; -> the (problem point, optimizer point) pairs to skip."""
+    """Build each distinct configuration once (part solvers too); -> the (problem point, optimizer point)
+    pairs to skip."""
     built, unsupported = [], set()
     for entry in optimizers:
+        for label, solver in entry.parts.items():
+            try:
+                OPTIMIZERS.create(solver["name"], **solver["hyper"])
+            except UserError as exc:
+                m.add(f"{entry.where}.parts.{label}", str(exc))
         for hyper, where in entry.points():
             try:
-                built.append((where, OPTIMIZERS.create(entry.name, **hyper)))
+                OPTIMIZERS.create(entry.name, **hyper)
+                built.append((where, entry, hyper))
             except UserError as exc:
                 m.add(where, str(exc))
     verdicts: dict[str, dict[str, str | None] | None] = {}
@@ -138,7 +147,7 @@ def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: lis
                     for k, budget in enumerate((p.budgets if own else budgets) or [None]):
                         b_where = f"{p.where}.budgets[{k}]" if own else f"{budgets_at}[{k}]"
                         for seed in seeds:
-                            cells.append(Cell(p.name, o.name, seed, budget, settings, hyper))
+                            cells.append(Cell(p.name, o.name, seed, budget, settings, hyper, o.parts))
                             origins.append((p_where, o_where, b_where, f"seed {seed}"))
     for line, count in duplicates(cells, origins).items():
         m.add(line, f"{count} duplicate cell{'s' * (count > 1)}: the same configuration twice")

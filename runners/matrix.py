@@ -55,6 +55,7 @@ class Entry:
     name_at: str
     at: dict[str, str]
     budgets: list[Budget] | None = None
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # an optimizer's part overrides
 
     def points(self) -> list[tuple[dict[str, Any], str]]:
         """Every combination of the grid: (settings, where this point is, e.g. ``optimizers[1] (lr=0.01)``)."""

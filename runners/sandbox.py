@@ -38,13 +38,15 @@ class Job:
 
     ``time_limit``: seconds per cell (None: no limit); ``threads``: torch threads in
     the sandbox (None: torch's default); ``plugins``: files to import (see plugins.py);
-    ``gpu_slots``: concurrent cells per CUDA device on one machine.
+    ``gpu_slots``: concurrent cells per CUDA device on one machine; ``part_jobs``: parts of a
+    problem trained part by part that run at once inside the cell (0: the worker's share of the cores).
     """
 
     time_limit: float | None = None
     threads: int | None = None
     plugins: tuple[str, ...] = ()
     gpu_slots: int = 1
+    part_jobs: int = 0
 
 
 def hard_limit(time_limit: float) -> float:
@@ -132,21 +134,10 @@ def exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def warm_up() -> None:
-    """Import every built-in and pay torch's one-time costs (the first optimizer step loads
-    torch._dynamo: seconds) before any cell's clock runs."""
-    import torch
-
-    from optsuite.registry import OPTIMIZERS, PROBLEMS
-
-    OPTIMIZERS.names(), PROBLEMS.names()
-    x = torch.zeros(1, requires_grad=True)
-    (x * x).sum().backward()
-    torch.optim.AdamW([x]).step()
-
-
 def serve(tasks: Connection, results: Connection) -> None:
     import torch
+
+    from optsuite.run import warm_up
 
     from .plugins import load_plugins
 
@@ -164,7 +155,7 @@ def serve(tasks: Connection, results: Connection) -> None:
         except Exception as exc:
             results.send((lost_row(cell, "failed", str(exc), job.time_limit), []))
             continue
-        results.send(result_rows(cell, job.time_limit))
+        results.send(result_rows(cell, job.time_limit, max(1, job.part_jobs)))
 
 
 if __name__ == "__main__":

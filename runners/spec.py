@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from optsuite.errors import UserError
+from optsuite.keys import parse_solver, parse_spec
 from optsuite.budget import Budget
 
 from .expand import expand
@@ -103,9 +104,9 @@ def from_toml(data: dict[str, Any], source: str, base: Path, default_name: str, 
     return matrix
 
 
-def from_flags(problems: list[tuple[str, str, dict[str, Any]]], optimizers: list[tuple[str, str, dict[str, Any]]],
-               seeds: int, budget: list[str]) -> Matrix:
-    """The matrix of ``optsuite run -p ... -o ... -s N -b ...``; each spec is (text as typed, name, settings)."""
+def from_flags(problems: list[str], optimizers: list[str], seeds: int, budget: list[str]) -> Matrix:
+    """The matrix of ``optsuite run -p ... -o ... -s N -b ...``; each spec as typed (``NAME(key=value,...)``, an
+    optimizer also with part overrides: ``cma(separable=true) + head: analytic``)."""
     m = Mistakes(None)
     if seeds < 1:
         m.add("--seeds", f"{seeds} must be at least 1")
@@ -115,12 +116,16 @@ def from_flags(problems: list[tuple[str, str, dict[str, Any]]], optimizers: list
     except UserError as exc:
         m.add("-b " + " ".join(budget), str(exc))
 
-    def entry(kind: str, flag: str, text: str, name: str, settings: dict[str, Any]) -> Entry:
+    def entry(kind: str, flag: str, text: str) -> Entry:
         where = f"{flag} {text}"
-        return Entry(kind, where, name, settings, {}, where, {k: f"{where}: {k}" for k in settings})
+        if kind == "problem":
+            (name, settings), parts = parse_spec(text, kind), {}
+        else:
+            name, settings, parts = parse_solver(text, kind)
+        return Entry(kind, where, name, settings, {}, where, {k: f"{where}: {k}" for k in settings}, parts=parts)
 
-    return expand("run", [entry("problem", "-p", *spec) for spec in problems],
-                  [entry("optimizer", "-o", *spec) for spec in optimizers],
+    return expand("run", [entry("problem", "-p", text) for text in problems],
+                  [entry("optimizer", "-o", text) for text in optimizers],
                   list(range(max(seeds, 0))), budgets, m, False, True, "-b")
 
 
@@ -135,7 +140,7 @@ def tables(data: dict[str, Any], key: str, m: Mistakes) -> list[Any]:
 
 def parse_entry(table: Any, where: str, kind: str, m: Mistakes) -> Entry | None:
     settings_key = SETTINGS_KEY[kind]
-    allowed = ["name", settings_key, "grid"] + (["budgets"] if kind == "problem" else [])
+    allowed = ["name", settings_key, "grid"] + (["budgets"] if kind == "problem" else ["parts"])
     if not isinstance(table, dict):
         m.add(where, "expected a table")
         return None
@@ -152,7 +157,24 @@ def parse_entry(table: Any, where: str, kind: str, m: Mistakes) -> Entry | None:
         m.add(f"{where}.grid.{key}", f"also set in {settings_key}; give it in one place")
     at = {**{k: f"{where}.{settings_key}.{k}" for k in fixed}, **{k: f"{where}.grid.{k}" for k in grid}}
     budgets = parse_budgets(table["budgets"], f"{where}.budgets", m) if "budgets" in table else None
-    return Entry(kind, where, name, fixed, grid, f"{where}.name", at, budgets)
+    parts = parse_parts(table.get("parts", {}), f"{where}.parts", m)
+    return Entry(kind, where, name, fixed, grid, f"{where}.name", at, budgets, parts)
+
+
+def parse_parts(value: Any, where: str, m: Mistakes) -> dict[str, dict[str, Any]]:
+    """``{ head = "analytic", "block 1" = "gd(lr=0.01)" }`` -> part label -> ``{"name", "hyper"}``."""
+    parts = {}
+    for label, spec in as_table(value, where, m).items():
+        if not isinstance(spec, str):
+            m.add(f"{where}.{label}", f"expected an optimizer as NAME or NAME(key=value,...), got {spec!r}")
+            continue
+        try:
+            name, hyper = parse_spec(spec, "optimizer")
+        except UserError as exc:
+            m.add(f"{where}.{label}", str(exc))
+            continue
+        parts[label] = {"name": name, "hyper": hyper}
+    return parts
 
 
 def as_table(value: Any, where: str, m: Mistakes) -> dict[str, Any]:

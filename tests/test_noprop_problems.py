@@ -54,7 +54,7 @@ def test_network_objective_is_the_sum_of_block_head_and_kl_terms(block):
     draw = net.draw(2, 5)
     local = sum(float(p.evaluate(w[None], draw)[0]) for p, w in zip([*blocks, head], parts))
     kl = float(net.schedule.kl_to_standard_normal(torch.eye(10, dtype=torch.float64)[0]))  # one-hot: the same for every y
-    total = float(net.evaluate(net.assemble(parts[:-1], parts[-1])[None], draw)[0])
+    total = float(net.evaluate(net.join(parts[:-1], parts[-1])[None], draw)[0])
     assert total == pytest.approx(local + kl, rel=1e-6)
 
 
@@ -84,7 +84,7 @@ def test_net_starts_where_its_parts_start():
     net = PROBLEMS.create("noprop-net", **SMALL)
     blocks = [PROBLEMS.create("noprop-block", t=t, **SMALL).initial(4) for t in range(1, 4)]
     head = PROBLEMS.create("noprop-head", **SMALL).initial(4)
-    assert torch.equal(net.initial(4), net.assemble(blocks, head))
+    assert torch.equal(net.initial(4), net.join(blocks, head))
 
 
 @pytest.mark.parametrize("t", [1, 3])

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from . import figures, noprop_figures, tables
 from .equalcost import EQUAL_COSTS, equal_cost_table
+from .networks import network_problems, networks_table
 from .reach import reference, target_table
 from .results import Results
 from .summary import failures_table, quality_by_problem, quality_table, rank_table, summarize
@@ -49,6 +50,19 @@ def problem_section(results: Results, key: str, baseline: str | None, references
     return section
 
 
+def network_figures(results: Results, palette: dict, out: Path) -> list[str]:
+    """The accuracy-against-cost figure of every network problem whose runs trace their accuracy."""
+    drawn = [figures.accuracy_figure(results, key, palette, out / "figures") for key in network_problems(results)]
+    return [os.path.relpath(paths[0], out) for paths in drawn if paths]
+
+
+def printed(results: Results, baseline: str | None, rows: dict[str, list[dict]]) -> list[Table]:
+    """What ``optsuite run`` and ``optsuite report`` print: the Networks table where the store has networks,
+    then the summary of every problem."""
+    networks = networks_table(results, baseline, rows)
+    return ([networks] if networks else []) + [summarize(results, baseline, rows)]
+
+
 def build(results: Results, baseline: str | None, references: Sequence[str], out: Path,
           rows: dict[str, list[dict]] | None = None) -> list[Section]:
     """All sections; figures are written under ``out/figures`` as they are made.
@@ -62,12 +76,14 @@ def build(results: Results, baseline: str | None, references: Sequence[str], out
     rows = quality_by_problem(results, baseline) if rows is None else rows
     palette = figures.colours(results.entries())
     failures = failures_table(results)
+    networks = networks_table(results, baseline, rows)
     overview = Section("Overview", [summarize(results, baseline, rows), rank_table(results)]
                        + ([failures] if failures.rows else []))
     if baseline is None:
         overview.notes.append("no paired tests: no baseline optimizer (--baseline LABEL) is in the store")
-    sections = [overview] + [problem_section(results, key, baseline, references, rows[key], palette, out)
-                             for key in results.problems()]
+    head = [Section("Networks", [networks], figures=network_figures(results, palette, out))] if networks else []
+    sections = head + [overview] + [problem_section(results, key, baseline, references, rows[key], palette, out)
+                                    for key in results.problems()]
     paths, note = noprop_figures.blocks_figure(results, palette, out / "figures")
     sections.append(Section("NoProp per-block versus whole network",
                             figures=[os.path.relpath(p, out) for p in paths if p.suffix == ".png"],

@@ -22,8 +22,8 @@ BUDGETS_PER_TABLE = 4
 def accuracy_within(results: Results, cell: pd.Series, cost: str, budget: float) -> float:
     """Traced test accuracy where the trace has it, else the final one if the run ended within ``budget``."""
     trace = results.trace(cell["cell_id"])
-    if TRACED_ACCURACY in trace:
-        return float(value_within(trace, cost, [budget], TRACED_ACCURACY)[0])
+    if TRACED_ACCURACY in trace and trace[TRACED_ACCURACY].notna().any():  # a network's checkpoints
+        return float(value_within(trace.dropna(subset=[TRACED_ACCURACY]), cost, [budget], TRACED_ACCURACY)[0])
     finished = len(trace) and trace[cost].iloc[-1] <= budget and cell["status"] == "ok"
     return float(cell[ACCURACY.column]) if finished else np.nan
 

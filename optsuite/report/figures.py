@@ -112,3 +112,41 @@ def ecdf_figure(results: Results, key: str, ref: Reference, palette: dict, folde
     fig.supxlabel(f"targets: reference + $10^{{-0.2}}$ ... $10^{{-6}}$ x (start - reference); reference "
                   f"{ref.loss:.4g} ({ref.source}), start {ref.start:.4g}", fontsize=8)
     return save(fig, folder, f"ecdf-{slug(key)}")
+
+
+def accuracy_traces(results: Results, problem: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each run's trace rows that record a test accuracy (a network's checkpoints), by cell id."""
+    out = {}
+    for cell_id in problem["cell_id"]:
+        trace = results.trace(cell_id)
+        out[cell_id] = trace.dropna(subset=["test_accuracy"]) if "test_accuracy" in trace else trace.iloc[:0]
+    return out
+
+
+def accuracy_figure(results: Results, key: str, palette: dict, folder: Path) -> list[Path] | None:
+    """Test accuracy against sample-forwards and seconds for one problem whose runs trace it (networks, at the
+    checkpoints of their budgets); None when no run does."""
+    problem = results.cells_of(key)
+    traces = accuracy_traces(results, problem)
+    if not any(len(t) for t in traces.values()):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    for ax, cost in zip(axes, ("sample_forwards", "seconds")):
+        grid = log_grid(list(traces.values()), cost)
+        for entry, group in problem.groupby("entry", sort=True):
+            runs = np.array([value_within(traces[c], cost, grid, "test_accuracy") for c in group["cell_id"]])
+            low, mid, high = quantile_band(runs)
+            ax.plot(grid, mid, color=palette[entry], label=f"{entry} (n={len(group)})")
+            ax.fill_between(grid, low, high, color=palette[entry], alpha=0.2, linewidth=0)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(COST_UNITS[cost])
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"test accuracy vs total {COSTS[cost]}")
+        ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle(key)
+    axes[0].legend(fontsize=8)
+    fig.supxlabel("accuracy of the parameters kept at 8 log-spaced fractions of each run's budget (a network trained "
+                  "part by part: assembled from every part at the same fraction); line: median over seeds; band: 25-75%",
+                  fontsize=8)
+    return save(fig, folder, f"accuracy-{slug(key)}")

@@ -28,6 +28,8 @@ class Metric:
 
 
 ACCURACY = Metric("metric_test_accuracy", "test accuracy", True)
+CHAIN_ACCURACY = Metric("metric_test_chain_accuracy", "chain accuracy", True)  # NoProp: nearest embedding to z_T
+TRAIN_ACCURACY = Metric("metric_train_accuracy", "train accuracy", True)
 TEST_LOSS = Metric("metric_test_loss", "test loss", False)
 TRAIN_LOSS = Metric("metric_train_loss", "train loss", False)
 

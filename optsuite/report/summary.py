@@ -12,13 +12,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .results import (ACCURACY, TEST_LOSS, TRAIN_LOSS, Metric, Results, has_metric, loss_metric, ok_runs,
-                      primary_metric, slug)
+from .results import (ACCURACY, CHAIN_ACCURACY, TEST_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, Metric, Results, has_metric,
+                      loss_metric, ok_runs, primary_metric, slug)
 from .stats import PairedTest, bootstrap_median, ranks, wilcoxon_paired
 from .tables import Table, format_number
 
 ALPHA = 0.05
 COST_COLUMNS = (("spent_sample_forwards", "sample-forwards"), ("spent_seconds", "seconds"))
+COSTS = (("spent_sample_forwards", "sample-forwards"), ("spent_flops", "FLOPs"), ("spent_seconds", "seconds"))
+METRICS = (ACCURACY, CHAIN_ACCURACY, TRAIN_ACCURACY, TEST_LOSS, TRAIN_LOSS)
 
 
 def resolve_baseline(results: Results, baseline: str | None, fallback: str | None = None) -> str | None:
@@ -86,10 +88,10 @@ def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]
     for entry, group in problem.groupby("entry", sort=True):
         row = {"entry": entry, "success": success(group), "primary": primary,
                "loss_metric": loss_metric(problem), "test": None}
-        row.update({m.column: interval(group, m, key) for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS)})
+        row.update({m.column: interval(group, m, key) for m in METRICS})
         row.update({c: float(np.median(ok_runs(group)[c])) if c in group and len(ok_runs(group)) else None
-                    for c, _ in COST_COLUMNS})
-        is_baseline = entry == baseline or (group["label"] == baseline).all()
+                    for c, _ in COSTS})
+        is_baseline = row["is_baseline"] = entry == baseline or (group["label"] == baseline).all()
         if baseline and primary and not is_baseline and len(baseline_cells(problem, baseline)):
             row["test"] = paired_test(problem, entry, baseline, primary)
         rows.append(row)

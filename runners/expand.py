@@ -110,7 +110,12 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
             except UserError as exc:
                 m.add(where, str(exc))
     verdicts: dict[str, dict[str, str | None] | None] = {}
+    owner = {where: entry for where, entry, _ in built}
     for entry in problems:
+        names = {o.name for o in optimizers}
+        for i, name in enumerate(entry.optimizers or []):
+            if name not in names:
+                m.add(f"{entry.where}.optimizers[{i}]", f"no optimizer entry is named {name!r}; entries: {', '.join(sorted(names))}")
         for settings, where in entry.points():
             args = validation_settings(entry, settings, m, local)
             if args is None:
@@ -119,6 +124,8 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
             if key not in verdicts:
                 verdicts[key] = judge(entry.name, args, where, built, m)
             for opt_where, reason in (verdicts[key] or {}).items():
+                if not entry.allows(owner[opt_where]):
+                    continue
                 if reason and skip:
                     unsupported.add((where, opt_where))
                 elif reason:
@@ -140,7 +147,7 @@ def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: lis
     for p in problems:
         own = p.budgets is not None
         for settings, p_where in p.points():
-            for o in optimizers:
+            for o in filter(p.allows, optimizers):
                 for hyper, o_where in o.points():
                     if (p_where, o_where) in unsupported:
                         continue

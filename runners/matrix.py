@@ -56,6 +56,11 @@ class Entry:
     at: dict[str, str]
     budgets: list[Budget] | None = None
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # an optimizer's part overrides
+    optimizers: list[str] | None = None  # a problem's: the registered optimizer names that run it (None: all)
+
+    def allows(self, optimizer: "Entry") -> bool:
+        """Whether the optimizer entry runs on this problem entry (see ``optimizers``)."""
+        return self.optimizers is None or optimizer.name in self.optimizers
 
     def points(self) -> list[tuple[dict[str, Any], str]]:
         """Every combination of the grid: (settings, where this point is, e.g. ``optimizers[1] (lr=0.01)``)."""

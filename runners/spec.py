@@ -18,11 +18,13 @@ A spec file (all keys but ``problems`` and ``optimizers`` optional)::
     settings = { batch_size = 128 }        # fixed settings
     grid = { ridge = [0.0, 0.01] }         # one problem per combination of these lists
     budgets = [{ evaluations = 5000 }]     # replaces the top-level budgets for this problem
+    optimizers = ["gd", "analytic"]        # only the optimizer entries of these names run it (default: all)
 
     [[optimizers]]
     name = "gd"
     hyper = { algorithm = "sgd" }
     grid = { lr = [1e-3, 1e-2] }
+    parts = { head = "analytic" }          # problems trained part by part: another solver for a part
 
 Validation (here and in expand.py) finds every mistake before anything runs and reports
 each on one line with its location (``matrix.toml: optimizers[2].hyper.lr: expected a
@@ -140,7 +142,7 @@ def tables(data: dict[str, Any], key: str, m: Mistakes) -> list[Any]:
 
 def parse_entry(table: Any, where: str, kind: str, m: Mistakes) -> Entry | None:
     settings_key = SETTINGS_KEY[kind]
-    allowed = ["name", settings_key, "grid"] + (["budgets"] if kind == "problem" else ["parts"])
+    allowed = ["name", settings_key, "grid"] + (["budgets", "optimizers"] if kind == "problem" else ["parts"])
     if not isinstance(table, dict):
         m.add(where, "expected a table")
         return None
@@ -158,7 +160,11 @@ def parse_entry(table: Any, where: str, kind: str, m: Mistakes) -> Entry | None:
     at = {**{k: f"{where}.{settings_key}.{k}" for k in fixed}, **{k: f"{where}.grid.{k}" for k in grid}}
     budgets = parse_budgets(table["budgets"], f"{where}.budgets", m) if "budgets" in table else None
     parts = parse_parts(table.get("parts", {}), f"{where}.parts", m)
-    return Entry(kind, where, name, fixed, grid, f"{where}.name", at, budgets, parts)
+    only = table.get("optimizers")
+    if only is not None and (not isinstance(only, list) or not only or not all(isinstance(n, str) for n in only)):
+        m.add(f"{where}.optimizers", f"expected a non-empty list of optimizer names, got {only!r}")
+        only = None
+    return Entry(kind, where, name, fixed, grid, f"{where}.name", at, budgets, parts, only)
 
 
 def parse_parts(value: Any, where: str, m: Mistakes) -> dict[str, dict[str, Any]]:

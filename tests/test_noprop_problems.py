@@ -158,11 +158,27 @@ def test_backprop_net_matches_the_noprop_network_in_size():
         assert smaller.dim < net.dim <= bp.dim
 
 
-def test_network_metrics_report_test_accuracy():
-    for name in ("noprop-net", "backprop-net"):
-        problem = PROBLEMS.create(name, **SMALL)
-        metrics = problem.metrics(problem.initial(0))
-        assert set(metrics) == {"train_loss", "test_loss", "test_accuracy"} and 0 <= metrics["test_accuracy"] <= 1
+def test_network_metrics_report_train_and_test_accuracy_and_noprop_the_chains_own():
+    base = {"train_loss", "test_loss", "train_accuracy", "test_accuracy"}
+    backprop = PROBLEMS.create("backprop-net", **SMALL)
+    assert set(backprop.metrics(backprop.initial(0))) == base
+    net = PROBLEMS.create("noprop-net", **SMALL)
+    metrics = net.metrics(net.initial(0))
+    assert set(metrics) == base | {"train_chain_accuracy", "test_chain_accuracy"}
+    assert all(0 <= metrics[k] <= 1 for k in metrics if k.endswith("accuracy"))
+
+
+def test_chain_accuracy_is_the_nearest_one_hot_embedding_so_a_permuted_head_shows_as_a_gap():
+    net = PROBLEMS.create("noprop-net", **SMALL)
+    blocks, _, _ = net.split(net.initial(2)[None])
+    K = net.n_classes
+    identity = torch.cat([torch.eye(K).reshape(-1), torch.zeros(K)])  # logits = z_T: argmax z = nearest e_k
+    shifted = torch.cat([torch.eye(K).roll(1, 1).reshape(-1), torch.zeros(K)])  # class k read as k + 1
+    same = net.metrics(net.join([b[0] for b in blocks], identity))
+    assert same["test_accuracy"] == same["test_chain_accuracy"]
+    relabelled = net.metrics(net.join([b[0] for b in blocks], shifted))
+    assert relabelled["test_chain_accuracy"] == same["test_chain_accuracy"]
+    assert relabelled["test_accuracy"] != relabelled["test_chain_accuracy"]
 
 
 def test_float64_problems_see_the_same_noise():

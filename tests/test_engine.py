@@ -23,6 +23,23 @@ def test_population_layers_equal_a_loop():
     assert torch.allclose(batched_linear(h, wide), torch.stack([h[p] @ wide[p] for p in range(4)]), atol=1e-5)
 
 
+@pytest.mark.parametrize("activation", ["identity", "relu", "tanh", "sigmoid", "silu"])
+def test_shared_linear_on_onednn_equals_the_batched_product_and_keeps_gradients(activation):
+    g = torch.Generator().manual_seed(2)
+    x, w, b = torch.randn(9, 6, generator=g), torch.randn(4, 6, 5, generator=g), torch.randn(4, 5, generator=g)
+    act = engine.ACTIVATIONS[activation]
+    looped = torch.stack([act(x @ w[p] + b[p]) for p in range(4)])
+    assert engine.uses_onednn(x, w) == (engine.ONEDNN_LINEAR is not None)
+    assert torch.allclose(shared_linear(x, w, b, activation), looped, atol=1e-5)
+    w.requires_grad_(True)
+    assert not engine.uses_onednn(x, w)  # autograd takes the batched product
+    shared_linear(x, w, b, activation).sum().backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0
+    with precision("bf16"):
+        assert not engine.uses_onednn(x, w.detach())
+    assert not engine.uses_onednn(x.double(), w.detach().double())
+
+
 def test_unpack_and_chunked():
     params = torch.arange(2 * 10, dtype=torch.float32).reshape(2, 10)
     a, c = unpack(params, [(2, 3), (4,)])

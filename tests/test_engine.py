@@ -1,3 +1,4 @@
+import importlib.util
 import sys
 
 import pytest
@@ -154,17 +155,36 @@ def test_bench_small_prints_rates_ratios_and_steps(capsys):
     assert lines[0].startswith("device: CPU") and "ours/vmap" in lines[header] and "TFLOP/s" in lines[header]
     rows = [line.split() for line in lines[header + 1 : header + 5]]
     assert [(r[0], r[1]) for r in rows] == [("32", "32"), ("32", "128"), ("256", "32"), ("256", "128")]
-    for r in rows:  # ours/bmm, ours/loop and ours/vmap are the rates' ratios
+    has_jax = importlib.util.find_spec("jax") is not None
+    assert next(line for line in lines if line.startswith("jax: ")).startswith("jax: no JAX column" if not has_jax
+                                                                              else "jax: jax ")
+    for r in rows:  # ours/bmm, ours/loop, ours/vmap and ours/jax are the rates' ratios
         ours, bmm, loop, vmap = float(r[3]), float(r[5]), float(r[6]), float(r[7])
         assert float(r[8]) == pytest.approx(ours / bmm, rel=0.05, abs=0.01)
         assert float(r[9]) == pytest.approx(ours / loop, rel=0.05, abs=0.01)
         assert float(r[10]) == pytest.approx(ours / vmap, rel=0.05, abs=0.01)
+        if has_jax:
+            assert float(r[12]) == pytest.approx(ours / float(r[11]), rel=0.05, abs=0.01)
+        else:
+            assert r[11:13] == ["-", "-"]
     errors = [line for line in lines if line.strip().startswith("H=")]
     assert len(errors) == 2 and all("float32" in e and "bf16" in e for e in errors)
     methods = [m.label for m in population_eval.STEP_METHODS]
     for method in methods:  # timed or skipped with a reason, at both block sizes
         assert sum(line.startswith(method + " ") for line in lines) == 2
     assert any(line.startswith("check: batched >= loop in every row:") for line in lines)
+    assert any(line.startswith("check: ours >= jax in every row:") for line in lines) == has_jax
+
+
+def test_bench_without_jax_leaves_its_column_empty(monkeypatch):
+    from optsuite.benchmarks import population_eval
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
+    assert population_eval.jax_device(torch.device("cpu")) == "jax is not installed"
+    row = {"H": 32, "P": 8, "dim": 2730, "ours_rate": 2.0, "ours_tflops": 0.01, "bmm_rate": 2.0, "loop_rate": 1.0,
+           "vmap_rate": 1.0, "jax_rate": None, "kernel": "bmm", "seconds": {"ours": 1e-3}}
+    assert list(population_eval.evaluation_lines([row], torch.device("cpu")))[-1].split()[11:13] == ["-", "-"]
+    assert not any("jax" in line for line in population_eval.check_lines([row], []))
 
 
 def test_bench_skips_pycma_when_it_is_missing(monkeypatch):

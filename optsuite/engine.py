@@ -11,6 +11,7 @@ Shapes: P candidates, B samples, ``in``/``out`` features.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Callable, Iterator, Sequence
@@ -112,10 +113,26 @@ def memory_cap(device: str | torch.device) -> int:
     return int(psutil.virtual_memory().available * CPU_MEMORY_FRACTION)
 
 
+def free_ram() -> int:
+    """Bytes of free (never-used) RAM: one system call; 0 where the OS does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
 def chunk_budget(device: str | torch.device) -> int:
-    """Activation bytes per chunk when none is named: :func:`memory_cap`, on the CPU at most ``CPU_CHUNK_BYTES``."""
-    cap = memory_cap(device)
-    return cap if torch.device(device).type == "cuda" else min(cap, CPU_CHUNK_BYTES)
+    """Activation bytes per chunk when none is named: :func:`memory_cap`, on the CPU at most ``CPU_CHUNK_BYTES``.
+
+    On the CPU the free RAM is read first: where its fraction holds a whole chunk, so does
+    the fraction of the available RAM (never less than the free), and psutil's reading,
+    which took 25-55 us (up to a tenth of a small population's evaluation), is skipped.
+    """
+    if torch.device(device).type == "cuda":
+        return memory_cap(device)
+    if free_ram() * CPU_MEMORY_FRACTION >= CPU_CHUNK_BYTES:
+        return CPU_CHUNK_BYTES
+    return min(memory_cap(device), CPU_CHUNK_BYTES)
 
 
 def chunk_size(population: int, bytes_per_candidate: int, max_bytes: int) -> int:

@@ -20,8 +20,6 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # leave the GPU
 
 SHAPES = [(32, 256), (32, 4096), (256, 4096)]  # (H, P)
 INPUTS, OUTPUTS, BATCH = 74, 10, 1024
-# XLA's CPU backend on one thread (set before jax starts; its thread pool ignores torch's setting)
-ONE_CPU_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def vmapped_mlp(sizes: Sequence[int]) -> Callable:

@@ -6,8 +6,9 @@
 Evaluation: the block [x(64); z(10)] -> H -> 10 on a batch of B samples for P
 candidates, by the engine (``population_mlp``), a per-candidate Python loop,
 ``torch.func.vmap`` and, when jax is installed, ``jax.jit(jax.vmap)`` of the same block on
-the same numbers and device (``jax_anchor.vmapped_mlp``; with ``--threads 1`` XLA's CPU
-backend runs on one thread too), all in one run under the same precision;
+the same numbers and device (``jax_anchor.vmapped_mlp``; with ``--threads 1`` the process
+is pinned to one CPU core, so XLA's thread pool shares the one core torch runs on), all in
+one run under the same precision;
 sample-evaluations per second, achieved TFLOP/s and the ratios ours/loop, ours/vmap and
 ours/jax. Steps: one
 generation's ask + tell, evaluation excluded, of pycma (full and CMA_diagonal) and of
@@ -325,8 +326,8 @@ def jax_line(device: torch.device, mode: str) -> str:
         return f"no JAX column: {target}"
     import jax
 
-    flags = os.environ.get("XLA_FLAGS", "")
-    threads = "one thread" if jax_anchor.ONE_CPU_THREAD in flags else "XLA's default threads"
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()
+    threads = f"pinned to core {min(cores)}" if len(cores) == 1 else "XLA's default threads"
     where = f"{target.platform} ({threads})" if target.platform == "cpu" else target.device_kind
     return f"jax {jax.__version__} on {where}, matmul precision {JAX_PRECISION[mode]}"
 
@@ -378,9 +379,10 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
               repeats: int | None = None, threads: int | None = None, kernel: str = "auto") -> Iterator[str]:
     """The benchmark's report, line by line as each measurement finishes.
 
-    ``threads``: CPU threads for torch (None: torch's default); ``threads=1`` also puts
-    XLA's CPU backend on one thread, where jax has not started yet. On a shared, loaded
-    CPU, one thread avoids the stalls of threads waiting for each other.
+    ``threads``: CPU threads for torch (None: torch's default); ``threads=1`` also pins the
+    process to one CPU core, where XLA's CPU runtime starts its pool of threads (it does,
+    whatever its flags say). On a shared, loaded CPU, one thread avoids the stalls of
+    threads waiting for each other.
     """
     if mode not in PRECISIONS:
         raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(PRECISIONS)}")
@@ -392,8 +394,8 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
         if threads < 1:
             raise UserError(f"--threads {threads} must be at least 1")
         torch.set_num_threads(threads)
-        if threads == 1 and "jax" not in sys.modules:
-            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {jax_anchor.ONE_CPU_THREAD}".strip()
+        if threads == 1 and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # threads started from here on inherit it
     sizes = SMALL if small else FULL
     sizes = sizes if repeats is None else dataclasses.replace(sizes, repeats=repeats)
     dev = resolve_device(device)

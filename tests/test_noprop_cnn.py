@@ -78,7 +78,8 @@ def test_cnn_block_counts_its_parameters_and_flops():
                torch.nn.Linear(hidden, K)]
     assert block.dim == sum(p.numel() for m in modules for p in m.parameters())
     B = 3
-    params, x, z = block.initial(0)[None], randn(B, 3 * 32 * 32), randn(B, d)
+    # parameters that need a gradient keep every product on torch's own kernels, which the counter sees
+    params, x, z = block.initial(0)[None].requires_grad_(True), randn(B, 3 * 32 * 32), randn(B, d)
     with FlopCounterMode(display=False) as counter:
         block.forward(params, x, z, randn(K, d))
     assert block.flops_per_sample * B == pytest.approx(counter.get_total_flops(), rel=1e-6)

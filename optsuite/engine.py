@@ -64,9 +64,10 @@ def shared_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = Non
     Where :func:`uses_onednn` holds (float32 on the CPU, no gradient): one oneDNN product
     ``x @ [in, P * out]`` (the weights copied side by side) with the bias and the
     activation fused in, returned as the ``[P, B, out]`` view of its ``[B, P * out]``
-    output; the next layer's product reads those strides. On this machine's CPU (AMD
-    EPYC) oneDNN ran these products at about twice the speed of MKL's, which
-    ``torch.matmul`` and ``torch.bmm`` call (reports/engine_benchmark.md). Elsewhere one
+    output; the next layer's product reads those strides. On an AMD EPYC CPU, one thread,
+    the two-layer blocks of ``optsuite bench --small`` evaluated 1.0-4.0x faster so than
+    on MKL's products, which ``torch.matmul`` and ``torch.bmm`` call
+    (reports/engine_benchmark.md). Elsewhere one
     batched matrix product against ``x`` broadcast over candidates (stride 0, no copy),
     with the bias fused in; its output is contiguous ``[P, B, out]``.
     """

@@ -3,7 +3,8 @@
     python -m optsuite.benchmarks.jax_anchor   # needs jax with a GPU (or CPU) backend
 
 The block [x(64); z(10)] -> H -> 10 (ReLU), batch 1024, evaluated for P candidates by
-``jax.jit(jax.vmap(block))``, at JAX's default float32 matrix precision (TF32 on recent
+``jax.jit(jax.vmap(block))`` (:func:`vmapped_mlp`, also the JAX column of
+``population_eval.py``), at JAX's default float32 matrix precision (TF32 on recent
 GPUs) and at ``highest`` (true float32). Prints M sample-evals/s per shape; run it in the
 same session as ``population_eval.py`` to compare as ratios.
 """
@@ -13,11 +14,34 @@ import os
 import statistics
 import sys
 import time
+from typing import Callable, Sequence
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # leave the GPU's memory to others
 
 SHAPES = [(32, 256), (32, 4096), (256, 4096)]  # (H, P)
 INPUTS, OUTPUTS, BATCH = 74, 10, 1024
+
+
+def vmapped_mlp(sizes: Sequence[int]) -> Callable:
+    """``jax.jit(jax.vmap(mlp))``: ``params [P, dim]``, ``x [B, sizes[0]]`` -> ``[P, B, sizes[-1]]``.
+
+    The engine's MLP layout (``optsuite.engine.mlp_shapes``: weight ``[in, out]`` then bias per
+    layer), ReLU after every layer but the last.
+    """
+    import jax
+
+    layers = list(zip(sizes, sizes[1:]))
+
+    def mlp(p, x):
+        h, offset = x, 0
+        for i, (n_in, n_out) in enumerate(layers):
+            w = p[offset : offset + n_in * n_out].reshape(n_in, n_out)
+            b = p[offset + n_in * n_out : offset + n_in * n_out + n_out]
+            offset += n_in * n_out + n_out
+            h = (jax.nn.relu(h) if i else h) @ w + b
+        return h
+
+    return jax.jit(jax.vmap(mlp, in_axes=(0, None)))
 
 
 def rate(hidden: int, population: int, matmul_precision: str, repeats: int = 5) -> float:
@@ -26,17 +50,11 @@ def rate(hidden: int, population: int, matmul_precision: str, repeats: int = 5) 
     import jax.numpy as jnp
 
     k1, h, n = INPUTS, hidden, OUTPUTS
-
-    def block(p, x):
-        w1, b1 = p[: k1 * h].reshape(k1, h), p[k1 * h : k1 * h + h]
-        w2, b2 = p[k1 * h + h : k1 * h + h + h * n].reshape(h, n), p[k1 * h + h + h * n :]
-        return jax.nn.relu(x @ w1 + b1) @ w2 + b2
-
     key1, key2 = jax.random.split(jax.random.PRNGKey(0))
     params = 0.1 * jax.random.normal(key1, (population, k1 * h + h + h * n + n), jnp.float32)
     x = jax.random.normal(key2, (BATCH, k1), jnp.float32)
     with jax.default_matmul_precision(matmul_precision):
-        fn = jax.jit(jax.vmap(block, in_axes=(0, None)))
+        fn = vmapped_mlp((k1, h, n))
         fn(params, x).block_until_ready()
         start = time.perf_counter()
         fn(params, x).block_until_ready()

@@ -4,9 +4,13 @@
     python -m optsuite.benchmarks.population_eval [the same options]
 
 Evaluation: the block [x(64); z(10)] -> H -> 10 on a batch of B samples for P
-candidates, by the engine (``population_mlp``), a per-candidate Python loop and
-``torch.func.vmap``, all in one run under the same precision; sample-evaluations per
-second, achieved TFLOP/s and the ratios ours/loop and ours/vmap. Steps: one
+candidates, by the engine (``population_mlp``), a per-candidate Python loop,
+``torch.func.vmap`` and, when jax is installed, ``jax.jit(jax.vmap)`` of the same block on
+the same numbers and device (``jax_anchor.vmapped_mlp``; with ``--threads 1`` the process
+is pinned to one CPU core, so XLA's thread pool shares the one core torch runs on), all in
+one run under the same precision;
+sample-evaluations per second, achieved TFLOP/s and the ratios ours/loop, ours/vmap and
+ours/jax. Steps: one
 generation's ask + tell, evaluation excluded, of pycma (full and CMA_diagonal) and of
 the registered device optimizers (torch-cma full and separable, snes). Timings are
 medians of samples after warm-up calls, synchronized on CUDA, the methods taking
@@ -19,6 +23,7 @@ import dataclasses
 import functools
 import importlib
 import math
+import os
 import statistics
 import sys
 import time
@@ -27,6 +32,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from optsuite.benchmarks import jax_anchor
 from optsuite.crn import generator
 from optsuite.device import device_name, resolve_device
 from optsuite.engine import (KERNELS, PRECISIONS, chunk_size, memory_cap, mlp_activation_bytes, mlp_dim, mlp_flops,
@@ -56,6 +62,7 @@ SMALL = Sizes(hidden=(32, 256), populations=(32, 128), batch=256, step_populatio
 EVAL_TARGETS = {(32, 4096): 7800.0, (256, 4096): 1300.0}
 STEP_TARGETS = {("torch-cma full", 2730): 5.0, ("torch-cma separable", 21770): 1.0, ("snes", 21770): 1.0}
 FULL_COVARIANCE_MAX_DIM = 5000  # above: n^2 covariance and O(n^3) eigendecompositions, not timed
+JAX_PRECISION = {"float32": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}  # jax's matmul precision per mode
 
 
 @dataclass(frozen=True)
@@ -136,9 +143,35 @@ def block_inputs(hidden: int, population: int, batch: int, device: torch.device,
     return params, torch.randn(batch, INPUTS, generator=g, device=device, dtype=dtype)
 
 
+def jax_device(device: torch.device):
+    """The jax device of ``device``'s platform, or a string saying why there is none."""
+    try:
+        import jax
+    except ImportError:
+        return "jax is not installed"
+    try:
+        return jax.devices("gpu" if device.type == "cuda" else "cpu")[0]
+    except RuntimeError as exc:
+        return f"jax has no {device.type} backend ({exc})"
+
+
+def jax_method(params: torch.Tensor, x: torch.Tensor, block: tuple[int, ...], target, mode: str) -> Callable[[], None]:
+    """One ``jax.jit(jax.vmap)`` evaluation of the block per call, on copies of ``params`` and ``x`` on ``target``."""
+    import jax
+
+    fn = jax_anchor.vmapped_mlp(block)
+    p, xs = (jax.device_put(t.cpu().numpy(), target) for t in (params, x))
+
+    def call() -> None:
+        with jax.default_matmul_precision(JAX_PRECISION[mode]):
+            fn(p, xs).block_until_ready()
+
+    return call
+
+
 def evaluation_row(hidden: int, population: int, sizes: Sizes, device: torch.device, mode: str,
                    kernel: str = "auto") -> dict:
-    """Seconds per population evaluation of ours (the engine with ``kernel``), its bmm path, the loop and vmap."""
+    """Seconds per population evaluation of ours (the engine with ``kernel``), its bmm path, the loop, vmap and jax."""
     block = block_sizes(hidden)
     params, x = block_inputs(hidden, population, sizes.batch, device)
     chunk = chunk_size(population, mlp_activation_bytes(block, sizes.batch, params.dtype), memory_cap(device))
@@ -149,6 +182,9 @@ def evaluation_row(hidden: int, population: int, sizes: Sizes, device: torch.dev
         "loop": lambda: torch.stack([single(p, x) for p in params]),
         "vmap": lambda: torch.func.vmap(single, in_dims=(0, None), chunk_size=chunk)(params, x),
     }
+    target = jax_device(device)
+    if not isinstance(target, str):
+        methods["jax"] = jax_method(params, x, block, target, mode)
     with torch.no_grad(), precision(mode, device):
         if not uses_fused(params, x, block, "relu", kernel):
             del methods["bmm"]  # ours is the bmm path here
@@ -159,7 +195,7 @@ def evaluation_row(hidden: int, population: int, sizes: Sizes, device: torch.dev
     return {"H": hidden, "P": population, "dim": params.shape[1], "seconds": seconds,
             "ours_rate": rates["ours"], "ours_tflops": samples * mlp_flops(block) / seconds["ours"] / 1e12,
             "bmm_rate": rates.get("bmm", rates["ours"]), "loop_rate": rates["loop"], "vmap_rate": rates["vmap"],
-            "kernel": "fused" if "bmm" in rates else "bmm"}
+            "jax_rate": rates.get("jax"), "kernel": "fused" if "bmm" in rates else "bmm"}
 
 
 def precision_errors(hidden: int, batch: int, device: torch.device, population: int = 8,
@@ -277,16 +313,32 @@ def target_note(target: float | None, value: float, higher_is_better: bool, devi
     return f"{bound} {'met' if met else 'MISSED'}"
 
 
+def jax_line(device: torch.device, mode: str) -> str:
+    """Which jax the JAX column ran, on what, at which matrix precision; or why it is empty."""
+    target = jax_device(device)
+    if isinstance(target, str):
+        return f"no JAX column: {target}"
+    import jax
+
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()
+    threads = f"pinned to core {min(cores)}" if len(cores) == 1 else "XLA's default threads"
+    where = f"{target.platform} ({threads})" if target.platform == "cpu" else target.device_kind
+    return f"jax {jax.__version__} on {where}, matmul precision {JAX_PRECISION[mode]}"
+
+
 def evaluation_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
     yield f"ours: the engine's {rows[0]['kernel']} kernel; bmm: its batched-matrix-product path"
     yield (f"{'H':>4} {'P':>5} {'dim':>6} {'ours M/s':>9} {'TFLOP/s':>8} {'bmm M/s':>9} {'loop M/s':>9} "
-           f"{'vmap M/s':>9} {'ours/bmm':>8} {'ours/loop':>9} {'ours/vmap':>9}  target M/s")
+           f"{'vmap M/s':>9} {'ours/bmm':>8} {'ours/loop':>9} {'ours/vmap':>9} {'jax M/s':>9} {'ours/jax':>8}"
+           "  target M/s")
     for r in rows:
         note = target_note(EVAL_TARGETS.get((r["H"], r["P"])), r["ours_rate"], True, device)
+        jax_rate = r["jax_rate"]
+        jax = f"{jax_rate:>9.2f} {r['ours_rate'] / jax_rate:>8.2f}" if jax_rate else f"{'-':>9} {'-':>8}"
         yield (f"{r['H']:>4} {r['P']:>5} {r['dim']:>6} {r['ours_rate']:>9.2f} {r['ours_tflops']:>8.4f} "
                f"{r['bmm_rate']:>9.2f} {r['loop_rate']:>9.2f} {r['vmap_rate']:>9.2f} "
                f"{r['ours_rate'] / r['bmm_rate']:>8.2f} {r['ours_rate'] / r['loop_rate']:>9.2f} "
-               f"{r['ours_rate'] / r['vmap_rate']:>9.2f}  {note}")
+               f"{r['ours_rate'] / r['vmap_rate']:>9.2f} {jax}  {note}")
 
 
 def step_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
@@ -300,9 +352,13 @@ def step_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
 
 
 def check_lines(evaluations: list[dict], steps: list[dict]) -> Iterator[str]:
-    """The CPU checks: batched never slower than the loop; a separable step cheaper than the evaluation."""
+    """The CPU checks: batched never slower than the loop, nor than jax where it ran; a separable step cheaper
+    than the evaluation."""
     worst = min(r["ours_rate"] / r["loop_rate"] for r in evaluations)
     yield f"check: batched >= loop in every row: {'yes' if worst >= 1 else 'NO'} (lowest ours/loop {worst:.2f})"
+    if all(r["jax_rate"] for r in evaluations):
+        worst = min(r["ours_rate"] / r["jax_rate"] for r in evaluations)
+        yield f"check: ours >= jax in every row: {'yes' if worst >= 1 else 'NO'} (lowest ours/jax {worst:.2f})"
     evaluation_ms = {(r["dim"], r["P"]): r["seconds"]["ours"] * 1e3 for r in evaluations}
     for r in steps:
         if "median_ms" in r and r["method"] in {m.label for m in STEP_METHODS if m.separable}:
@@ -317,8 +373,10 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
               repeats: int | None = None, threads: int | None = None, kernel: str = "auto") -> Iterator[str]:
     """The benchmark's report, line by line as each measurement finishes.
 
-    ``threads``: CPU threads for torch (None: torch's default). On a shared, loaded CPU,
-    one thread avoids the stalls of threads waiting for each other.
+    ``threads``: CPU threads for torch (None: torch's default); ``threads=1`` also pins the
+    process to one CPU core, where XLA's CPU runtime starts its pool of threads (it does,
+    whatever its flags say). On a shared, loaded CPU, one thread avoids the stalls of
+    threads waiting for each other.
     """
     if mode not in PRECISIONS:
         raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(PRECISIONS)}")
@@ -330,12 +388,15 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
         if threads < 1:
             raise UserError(f"--threads {threads} must be at least 1")
         torch.set_num_threads(threads)
+        if threads == 1 and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # threads started from here on inherit it
     sizes = SMALL if small else FULL
     sizes = sizes if repeats is None else dataclasses.replace(sizes, repeats=repeats)
     dev = resolve_device(device)
     yield (f"device: {device_name(dev)}; torch {torch.__version__}; precision {mode}; "
            f"{'small' if small else 'full'} sizes")
     yield f"evaluation: [x(64); z(10)] -> H -> 10, batch {sizes.batch}, median of {sizes.repeats} samples"
+    yield f"jax: {jax_line(dev, mode)}"
     evaluations = [evaluation_row(h, p, sizes, dev, mode, kernel) for h in sizes.hidden for p in sizes.populations]
     yield from evaluation_lines(evaluations, dev)
     yield f"precision: relative error against float64 (P=8, batch {sizes.batch}; tf32 is a no-op on the CPU)"

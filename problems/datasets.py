@@ -11,7 +11,8 @@
 
 Where a dataset has an official test split it is used and ``seed``/``test_fraction``
 do not change it. Inputs are flattened and standardised per feature with train
-statistics only. Loaded datasets are cached in-process: many problems on one dataset
+statistics only; an image dataset keeps its image shape (digits 1x8x8, mnist 1x28x28,
+cifar10 3x32x32) beside the flat features, mnist1d has none. Loaded datasets are cached in-process: many problems on one dataset
 read it once.
 """
 from __future__ import annotations
@@ -31,7 +32,11 @@ from .dataset_files import read_cifar10, read_mnist
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test splits: ``x [n, d]`` float32 standardised on train, ``y [n]`` int64."""
+    """Train and test splits: ``x [n, d]`` float32 standardised on train, ``y [n]`` int64.
+
+    ``shape``: an image's ``(channels, height, width)``, whose product is ``d``, or None for
+    inputs that are not images; a row of ``x`` is its image flattened in that order.
+    """
 
     name: str
     x_train: torch.Tensor
@@ -39,6 +44,7 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     n_classes: int
+    shape: tuple[int, int, int] | None = None
 
     @property
     def n_features(self) -> int:
@@ -46,7 +52,14 @@ class Dataset:
 
     def to(self, device: torch.device) -> "Dataset":
         move = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
-        return Dataset(self.name, n_classes=self.n_classes, **move)
+        return Dataset(self.name, n_classes=self.n_classes, shape=self.shape, **move)
+
+
+def image_shape(x: np.ndarray) -> tuple[int, int, int] | None:
+    """``(channels, height, width)`` of inputs ``x [n, H, W]`` or ``[n, C, H, W]``; None for ``x [n, d]``."""
+    if x.ndim == 3:
+        return (1, *x.shape[1:])
+    return tuple(x.shape[1:]) if x.ndim == 4 else None
 
 
 def standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,11 +74,11 @@ def standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[torch.Tensor, 
 
 
 def make_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> Dataset:
-    """A :class:`Dataset` from train and test arrays ``x [n, ...]``, ``y [n]``."""
+    """A :class:`Dataset` from train and test arrays ``x [n, ...]`` (images ``[n, H, W]`` or ``[n, C, H, W]``), ``y [n]``."""
     x_tr, x_te = standardise(x_train, x_test)
     as_y = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.int64)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    return Dataset(name, x_tr, as_y(y_train), x_te, as_y(y_test), n_classes)
+    return Dataset(name, x_tr, as_y(y_train), x_te, as_y(y_test), n_classes, image_shape(x_train))
 
 
 def split(name: str, x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float) -> Dataset:
@@ -75,11 +88,11 @@ def split(name: str, x: np.ndarray, y: np.ndarray, seed: int, test_fraction: flo
 
 
 def load_digits_arrays(root: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x [1797, 64], y [1797])``: no official test split."""
+    """``(x [1797, 8, 8], y [1797])``: no official test split."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return bunch.data, bunch.target
+    return bunch.images, bunch.target
 
 
 def load_mnist1d_arrays(root: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

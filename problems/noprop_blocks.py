@@ -9,6 +9,8 @@ A block maps (x, z_{t-1}) to u_hat_t, the prediction of the label embedding:
   linear readout to the embedding space; its loss is least squares in the readout.
 - ``learned-features``: the same block with its feature layer trained too (initialised
   at the random projection): a one-hidden-layer ReLU network on [x; z].
+- ``cnn``: the paper's convolutional block for images, the mlp block on convolutional
+  features (:mod:`.noprop_cnn`).
 The head maps z_T to class logits with one Linear layer.
 
 Shapes: P candidates, B samples, ``n_in`` input features, ``d`` embedding dim, K classes.
@@ -58,9 +60,10 @@ class MLPBlock(Layered):
         self.floats_per_sample = 4 * hidden + 2 * n_classes + d
 
     def forward(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
-        """``params [P, dim]``, ``x [B, n_in]``, ``z``, ``embed [K, d]`` or ``[P, K, d]`` -> u_hat ``[P, B, d]``."""
+        """``params [P, dim]``, ``x [B, n_in]`` (shared) or ``[P, B, n_in]``, ``z``, ``embed [K, d]`` or ``[P, K, d]``
+        -> u_hat ``[P, B, d]``."""
         wx, bx, wz, bz, wf, bf, wo, bo = unpack(params, self.shapes)
-        hx = F.silu(shared_linear(x, wx, bx))
+        hx = F.silu(population_linear(x, wx, bx))
         hz = F.silu(population_linear(z, wz, bz))
         h = F.silu(batched_linear(torch.cat([hx, hz], -1), wf, bf))
         return torch.softmax(batched_linear(h, wo, bo), -1) @ embed
@@ -156,12 +159,21 @@ class LinearHead(Layered):
         return population_linear(z, w, b)
 
 
-BLOCKS = ("mlp", "random-features", "learned-features")
+BLOCKS = ("mlp", "random-features", "learned-features", "cnn")
 
 
 def make_block(kind: str, n_in: int, d: int, n_classes: int, hidden: int, feature_seed: int, t: int,
-               device: torch.device, dtype: torch.dtype):
-    """Block ``t`` of family ``kind``; random features are seeded by (``feature_seed``, t)."""
+               device: torch.device, dtype: torch.dtype, image: tuple[int, int, int] | None = None,
+               channels: int = 32):
+    """Block ``t`` of family ``kind``; random features are seeded by (``feature_seed``, t).
+
+    ``image``: the input's ``(channels, height, width)``, which the cnn block needs, with
+    ``channels`` in its first convolution.
+    """
+    if kind == "cnn":
+        from .noprop_cnn import CNNBlock  # it builds on MLPBlock, defined here
+
+        return CNNBlock(image, d, n_classes, hidden, channels)
     if kind == "mlp":
         return MLPBlock(n_in, d, n_classes, hidden)
     if kind == "random-features":

@@ -31,8 +31,9 @@ class NoPropProblem(Problem):
     Settings: ``dataset``, ``data_root``, ``data_seed`` (the split), ``block`` family,
     ``T`` blocks, ``embedding``, ``hidden`` units (features for random-features),
     ``eta``, ``batch_size``, ``embed_seed`` (learned embedding init), ``feature_seed``
-    (random projections), ``device``, ``dtype``. An unknown block family is refused
-    when a subclass builds its blocks.
+    (random projections), ``channels`` (the cnn block's first convolution; the paper's 32),
+    ``device``, ``dtype``. An unknown block family, or the cnn block on a dataset without
+    images, is refused when a subclass builds its blocks.
     """
 
     floats_per_sample: int = 1
@@ -40,9 +41,9 @@ class NoPropProblem(Problem):
     def __init__(self, dataset: str = "digits", data_root: str | None = None, data_seed: int = 0,
                  block: str = "mlp", T: int = 10, embedding: str = "one-hot", hidden: int = 64,
                  eta: float = 0.1, batch_size: int = 128, embed_seed: int = 0, feature_seed: int = 0,
-                 device: str = "cpu", dtype: str = "float32") -> None:
+                 channels: int = 32, device: str = "cpu", dtype: str = "float32") -> None:
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        for key in ("T", "hidden", "batch_size"):
+        for key in ("T", "hidden", "batch_size", "channels"):
             self.check_positive_int(key, self.settings[key])
         if not eta > 0:
             raise UserError(f"problem {self.name!r}: eta={eta!r} must be positive")
@@ -64,8 +65,10 @@ class NoPropProblem(Problem):
     def block(self, t: int):
         """Block ``t`` (1..T) of the configured family."""
         s = self.settings
+        if s["block"] == "cnn" and self.data.shape is None:
+            raise UserError(f"problem {self.name!r}: block 'cnn' needs images; dataset {self.data.name!r} has no image shape")
         return make_block(s["block"], self.data.n_features, self.d, self.n_classes, s["hidden"],
-                          s["feature_seed"], t, self.device, self.dtype)
+                          s["feature_seed"], t, self.device, self.dtype, self.data.shape, s["channels"])
 
     def check_positive_int(self, key: str, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -1,5 +1,4 @@
-"""Dataset readers on tiny files written here, splits, standardisation and the cache."""
-import gzip
+"""Dataset readers on tiny files written here, splits, standardisation, image shapes and the cache."""
 import os
 import pickle
 
@@ -7,38 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from tiny_datasets import idx_bytes, write_cifar, write_mnist
 from optsuite.errors import UserError
-from optsuite.problems.dataset_files import CIFAR10_FILES, MNIST_FILES
+from optsuite.problems.dataset_files import MNIST_FILES
 from optsuite.problems.datasets import load_dataset, load_mnist1d_arrays
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """``array`` (uint8) in the IDX format: magic, big-endian dims, data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
-    return header + array.astype(np.uint8).tobytes()
-
-
-def write_mnist(folder, n_train=30, n_test=10, gz=False, seed=0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = [rng.integers(0, 256, (n_train, 4, 4)), np.arange(n_train) % 10,
-              rng.integers(0, 256, (n_test, 4, 4)), np.arange(n_test) % 10]
-    for name, array in zip(MNIST_FILES, arrays):
-        data = idx_bytes(array)
-        if gz:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
-        else:
-            (folder / name).write_bytes(data)
-    return arrays
-
-
-def write_cifar(folder, per_batch=6):
-    rng = np.random.default_rng(1)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, name in enumerate(CIFAR10_FILES):
-        batch = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                 b"labels": [(i + j) % 10 for j in range(per_batch)]}
-        (folder / name).write_bytes(pickle.dumps(batch))
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -46,6 +17,7 @@ def test_mnist_idx_files_in_torchvision_layout(tmp_path, gz):
     arrays = write_mnist(tmp_path / "MNIST" / "raw", gz=gz)
     d = load_dataset("mnist", root=str(tmp_path))
     assert d.x_train.shape == (30, 16) and d.x_test.shape == (10, 16) and d.n_classes == 10
+    assert d.shape == (1, 4, 4) and d.to("cpu").shape == d.shape
     assert torch.equal(d.y_train, torch.as_tensor(arrays[1])) and torch.equal(d.y_test, torch.as_tensor(arrays[3]))
     # standardised with train statistics: train has zero mean, unit std; test is mapped the same way
     x_tr = arrays[0].reshape(30, -1).astype(np.float64)
@@ -97,7 +69,7 @@ def test_mnist_images_and_labels_must_agree(tmp_path):
 def test_cifar10_pickle_batches(tmp_path):
     write_cifar(tmp_path / "cifar-10-batches-py")
     d = load_dataset("cifar10", root=str(tmp_path))
-    assert d.x_train.shape == (30, 3072) and d.x_test.shape == (6, 3072)
+    assert d.x_train.shape == (30, 3072) and d.x_test.shape == (6, 3072) and d.shape == (3, 32, 32)
     assert d.y_test.tolist() == [(5 + j) % 10 for j in range(6)]
 
 
@@ -128,6 +100,7 @@ def test_digits_split_is_seeded_and_stratified():
     assert not torch.equal(a.y_test, c.y_test)
     counts = torch.bincount(c.y_test, minlength=10).float()
     assert counts.min() >= 0.9 * counts.mean()
+    assert a.shape == (1, 8, 8) and a.n_features == 64
 
 
 def test_mnist1d_is_generated_locally_with_its_official_split():
@@ -138,7 +111,7 @@ def test_mnist1d_is_generated_locally_with_its_official_split():
     assert np.random.rand() == expected_next  # the generator's global seeding is undone
     d = load_dataset("mnist1d")
     assert np.allclose(d.x_train.mean(0).numpy(), 0, atol=1e-5) and x.shape == (4000, 40)
-    assert d.x_train.shape == (4000, 40) and d.x_test.shape == (1000, 40) and d.n_classes == 10
+    assert d.x_train.shape == (4000, 40) and d.x_test.shape == (1000, 40) and d.n_classes == 10 and d.shape is None
     assert torch.bincount(d.y_train, minlength=10).min() > 300
 
 

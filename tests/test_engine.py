@@ -1,3 +1,4 @@
+import importlib.util
 import sys
 
 import pytest
@@ -21,6 +22,23 @@ def test_population_layers_equal_a_loop():
     assert torch.allclose(batched_linear(h, w, b), torch.stack([h[p] @ w[p] + b[p] for p in range(4)]), atol=1e-5)
     wide = torch.randn(4, 5, 6, generator=g)  # a widening layer takes the untransposed path
     assert torch.allclose(batched_linear(h, wide), torch.stack([h[p] @ wide[p] for p in range(4)]), atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["identity", "relu", "tanh", "sigmoid", "silu"])
+def test_shared_linear_on_onednn_equals_the_batched_product_and_keeps_gradients(activation):
+    g = torch.Generator().manual_seed(2)
+    x, w, b = torch.randn(9, 6, generator=g), torch.randn(4, 6, 5, generator=g), torch.randn(4, 5, generator=g)
+    act = engine.ACTIVATIONS[activation]
+    looped = torch.stack([act(x @ w[p] + b[p]) for p in range(4)])
+    assert engine.uses_onednn(x, w) == (engine.ONEDNN_LINEAR is not None)
+    assert torch.allclose(shared_linear(x, w, b, activation), looped, atol=1e-5)
+    w.requires_grad_(True)
+    assert not engine.uses_onednn(x, w)  # autograd takes the batched product
+    shared_linear(x, w, b, activation).sum().backward()
+    assert w.grad is not None and w.grad.abs().sum() > 0
+    with precision("bf16"):
+        assert not engine.uses_onednn(x, w.detach())
+    assert not engine.uses_onednn(x.double(), w.detach().double())
 
 
 def test_unpack_and_chunked():
@@ -78,6 +96,7 @@ def test_auto_memory_cap_splits_a_population_over_the_cap(monkeypatch):
         available = 4000  # bytes of free RAM as psutil reports them
 
     monkeypatch.setattr("psutil.virtual_memory", lambda: Memory)
+    monkeypatch.setattr(engine, "free_ram", lambda: 3000)  # never more than the available
     assert memory_cap("cpu") == int(4000 * engine.CPU_MEMORY_FRACTION)  # 1000 bytes
     calls = []
     fn = lambda p: (calls.append(len(p)), p.sum(1))[1]
@@ -93,6 +112,7 @@ def test_memory_cap_reads_free_cuda_memory(monkeypatch):
 
 def test_cpu_chunks_stay_cache_sized():
     assert engine.chunk_budget("cpu") <= engine.CPU_CHUNK_BYTES
+    assert 0 < engine.free_ram()  # this machine's OS says
 
 
 def test_bf16_changes_the_products_and_tf32_is_a_cpu_noop():
@@ -137,17 +157,36 @@ def test_bench_small_prints_rates_ratios_and_steps(capsys):
     assert lines[0].startswith("device: CPU") and "ours/vmap" in lines[header] and "TFLOP/s" in lines[header]
     rows = [line.split() for line in lines[header + 1 : header + 5]]
     assert [(r[0], r[1]) for r in rows] == [("32", "32"), ("32", "128"), ("256", "32"), ("256", "128")]
-    for r in rows:  # ours/bmm, ours/loop and ours/vmap are the rates' ratios
+    has_jax = importlib.util.find_spec("jax") is not None
+    assert next(line for line in lines if line.startswith("jax: ")).startswith("jax: no JAX column" if not has_jax
+                                                                              else "jax: jax ")
+    for r in rows:  # ours/bmm, ours/loop, ours/vmap and ours/jax are the rates' ratios
         ours, bmm, loop, vmap = float(r[3]), float(r[5]), float(r[6]), float(r[7])
         assert float(r[8]) == pytest.approx(ours / bmm, rel=0.05, abs=0.01)
         assert float(r[9]) == pytest.approx(ours / loop, rel=0.05, abs=0.01)
         assert float(r[10]) == pytest.approx(ours / vmap, rel=0.05, abs=0.01)
+        if has_jax:
+            assert float(r[12]) == pytest.approx(ours / float(r[11]), rel=0.05, abs=0.01)
+        else:
+            assert r[11:13] == ["-", "-"]
     errors = [line for line in lines if line.strip().startswith("H=")]
     assert len(errors) == 2 and all("float32" in e and "bf16" in e for e in errors)
     methods = [m.label for m in population_eval.STEP_METHODS]
     for method in methods:  # timed or skipped with a reason, at both block sizes
         assert sum(line.startswith(method + " ") for line in lines) == 2
     assert any(line.startswith("check: batched >= loop in every row:") for line in lines)
+    assert any(line.startswith("check: ours >= jax in every row:") for line in lines) == has_jax
+
+
+def test_bench_without_jax_leaves_its_column_empty(monkeypatch):
+    from optsuite.benchmarks import population_eval
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
+    assert population_eval.jax_device(torch.device("cpu")) == "jax is not installed"
+    row = {"H": 32, "P": 8, "dim": 2730, "ours_rate": 2.0, "ours_tflops": 0.01, "bmm_rate": 2.0, "loop_rate": 1.0,
+           "vmap_rate": 1.0, "jax_rate": None, "kernel": "bmm", "seconds": {"ours": 1e-3}}
+    assert list(population_eval.evaluation_lines([row], torch.device("cpu")))[-1].split()[11:13] == ["-", "-"]
+    assert not any("jax" in line for line in population_eval.check_lines([row], []))
 
 
 def test_bench_skips_pycma_when_it_is_missing(monkeypatch):

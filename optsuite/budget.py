@@ -12,6 +12,7 @@ from .errors import UserError
 
 UNITS = ("steps", "evaluations", "sample_forwards", "flops", "seconds", "peak_memory_bytes")
 COUNTED = UNITS[:4]  # units that count work, the same on every machine
+INTEGER_UNITS = ("steps", "evaluations", "sample_forwards", "peak_memory_bytes")
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,11 @@ class Budget:
         unknown = sorted(set(items) - set(UNITS))
         if unknown:
             raise UserError(f"unknown budget unit {unknown[0]!r}; known: {', '.join(UNITS)}")
-        ints = {"steps", "evaluations", "sample_forwards", "peak_memory_bytes"}
         clean = {}
         for k, v in items.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise UserError(f"budget {k}={v!r} is not a number")
-            clean[k] = int(v) if k in ints and float(v).is_integer() else v
+            clean[k] = int(v) if k in INTEGER_UNITS and float(v).is_integer() else v
         return cls(**clean)
 
     def as_dict(self) -> dict[str, float]:
@@ -72,6 +72,19 @@ class Budget:
         limits = self.as_dict()
         counted = {u: v for u, v in limits.items() if u in COUNTED} or limits
         return max(spent[u] / v for u, v in counted.items())
+
+    def scaled(self, share: float) -> "Budget":
+        """``share`` of this budget: counts rounded down (at least 1), FLOPs and seconds scaled; peak memory is
+        a limit, not an amount, and stays."""
+        limits = {}
+        for unit, value in self.as_dict().items():
+            if unit == "peak_memory_bytes":
+                limits[unit] = value
+            elif unit in INTEGER_UNITS:
+                limits[unit] = max(1, math.floor(value * share))
+            else:
+                limits[unit] = value * share
+        return Budget(**limits)
 
     def capped(self, seconds: float | None) -> "Budget":
         """This budget with its seconds at most ``seconds`` (a cell's time limit; None: unchanged)."""

@@ -125,13 +125,12 @@ def run_command(
     default_out = Path("results") / (spec.name if matrix else time.strftime("run-%Y%m%d-%H%M%S"))
     store = Store(out or default_out)
     if dry_run:
-        stored = store.cells()
-        statuses = dict(zip(stored["cell_id"], stored["status"])) if len(stored) else {}
-        typer.echo("\n".join(listing(spec, statuses)))
+        typer.echo("\n".join(listing(spec, store.cells())))
         return
     mode = "quiet" if quiet else "auto"
     try:
-        cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode, rerun_stale)
+        cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode, rerun_stale,
+                       spec.tunings)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None

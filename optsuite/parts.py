@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from .budget import COUNTED, UNITS, Budget
+from .budget import UNITS, Budget
 from .errors import UserError
 from .keys import config_key
 from .optimizer import Optimizer
@@ -110,19 +110,7 @@ def split_budget(budget: Budget, sizes: Sequence[int], how: str = "equal") -> li
     if how not in SPLITS:
         raise UserError(f"unknown budget split {how!r}; known: {', '.join(SPLITS)}")
     total = sum(sizes)
-    shares = [1 / len(sizes) if how == "equal" else size / total for size in sizes]
-    out = []
-    for share in shares:
-        limits = {}
-        for unit, value in budget.as_dict().items():
-            if unit == "peak_memory_bytes":
-                limits[unit] = value
-            elif unit in COUNTED and unit != "flops":
-                limits[unit] = max(1, math.floor(value * share))
-            else:
-                limits[unit] = value * share
-        out.append(Budget(**limits))
-    return out
+    return [budget.scaled(1 / len(sizes) if how == "equal" else size / total) for size in sizes]
 
 
 @dataclass

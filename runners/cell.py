@@ -38,6 +38,9 @@ class Cell:
     problem_args: dict[str, Any] = field(default_factory=dict)
     hyper: dict[str, Any] = field(default_factory=dict)
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # part label -> {"name", "hyper"} overrides
+    role: str = "evaluate"  # or "tune": a trial of a tuning grid (runners/tuning.py)
+    group: str = ""  # the tuning this cell belongs to, as trial or as evaluation with the pick
+    tuned: tuple[str, ...] = ()  # hyperparameters whose values the tuning picked
 
     @property
     def budget_limits(self) -> dict[str, float]:
@@ -51,13 +54,16 @@ class Cell:
                   "budget": self.budget_limits, "problem_args": self.problem_args, "hyper": self.hyper}
         if self.parts:
             config["parts"] = self.parts
+        if self.group:
+            config.update(role=self.role, group=self.group, tuned=list(self.tuned))
         text = json.dumps(config, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
-        """``gd(lr=0.01)``, with any part overrides: ``cma(separable=True) + head: analytic``."""
-        return solver_key(self.optimizer, self.hyper, self.parts)
+        """``gd(lr=0.01)``, with any part overrides: ``cma(separable=True) + head: analytic``; a tuned value reads
+        ``tuned`` (``snes(sigma0=tuned)``), so one entry has one label on every problem."""
+        return solver_key(self.optimizer, {**self.hyper, **{k: "tuned" for k in self.tuned}}, self.parts)
 
     @property
     def device(self) -> str:
@@ -129,6 +135,7 @@ def config_row(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
         "label": cell.label,
         "hyper": json.dumps(cell.hyper, sort_keys=True),
         **({"part_solvers": json.dumps(cell.parts, sort_keys=True)} if cell.parts else {}),
+        **({"role": cell.role, "tuning_group": cell.group, "tuned": json.dumps(list(cell.tuned))} if cell.group else {}),
         "seed": cell.seed,
         "budget": json.dumps(cell.budget_limits, sort_keys=True),
         "time_limit": math.nan if time_limit is None else float(time_limit),

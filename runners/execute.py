@@ -10,7 +10,7 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pandas as pd
 from joblib import Parallel, delayed, parallel_config
@@ -22,6 +22,7 @@ from .flush import Flusher
 from .progress import Display
 from .sandbox import Job, in_sandbox
 from .store import Store
+from .tuning import Tuning
 
 BACKENDS = ("loky", "dask")
 
@@ -97,26 +98,39 @@ def dispatch(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: 
 
 
 def resume(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool = False,
-           mode: str = "auto", rerun_stale: bool = False) -> pd.DataFrame:
+           mode: str = "auto", rerun_stale: bool = False, tunings: Sequence[Tuning] = ()) -> pd.DataFrame:
     """Run the cells not yet in ``store`` (with ``retry``, also those that failed or timed out; with
-    ``rerun_stale``, also those made by other code); -> the stored rows of all ``cells``.
+    ``rerun_stale``, also those made by other code); -> the stored rows of all cells.
 
+    ``tunings``: their trials run with ``cells``; then each tuning's evaluation cells with its pick.
     Stored cells made by other code than this (``code_hash``) are kept unless ``rerun_stale``,
     with a warning either way.
     """
     with store:
-        finished = store.finished_ids(retry)
-        current = store.finished_ids(retry, code=code_hash())
-        stale = sum(cell.cell_id in finished - current for cell in cells)
-        todo = [cell for cell in cells if cell.cell_id not in (current if rerun_stale else finished)]
-        if stale:
-            action = "running them again" if rerun_stale else "keeping them; --rerun-stale runs them again"
-            print(f"warning: {stale} stored cells were made by other code than this (source hash {code_hash()}); "
-                  f"{action}", file=sys.stderr)
-        if mode != "quiet" and len(todo) < len(cells):
-            print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already stored", file=sys.stderr)
-        if todo:
-            dispatch(todo, store, job, backend, mode)
+        trials = [t for tuning in tunings for t in tuning.trials]
+        run_missing(cells + trials, store, job, backend, retry, mode, rerun_stale, "tuning and evaluation" if trials else "")
         stored = store.cells()
-    ids = {cell.cell_id for cell in cells}
+        evaluations = [c for tuning in tunings for c in tuning.evaluation_cells(tuning.pick(stored))]
+        if evaluations:
+            run_missing(evaluations, store, job, backend, retry, mode, rerun_stale, "evaluation with the tuned values")
+            stored = store.cells()
+    ids = {cell.cell_id for cell in cells + trials + evaluations}
     return stored[stored["cell_id"].isin(ids)].reset_index(drop=True)
+
+
+def run_missing(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool, mode: str,
+                rerun_stale: bool, what: str) -> None:
+    """Run those of ``cells`` that the (open) store lacks, as :func:`resume` says; ``what`` names them in messages."""
+    finished = store.finished_ids(retry)
+    current = store.finished_ids(retry, code=code_hash())
+    stale = sum(cell.cell_id in finished - current for cell in cells)
+    todo = [cell for cell in cells if cell.cell_id not in (current if rerun_stale else finished)]
+    if stale:
+        action = "running them again" if rerun_stale else "keeping them; --rerun-stale runs them again"
+        print(f"warning: {stale} stored cells were made by other code than this (source hash {code_hash()}); "
+              f"{action}", file=sys.stderr)
+    if mode != "quiet" and len(todo) < len(cells):
+        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} {what + ' ' if what else ''}cells already stored",
+              file=sys.stderr)
+    if todo:
+        dispatch(todo, store, job, backend, mode)

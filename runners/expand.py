@@ -19,6 +19,8 @@ from optsuite.registry import OPTIMIZERS, PROBLEMS
 
 from .cell import Cell
 from .matrix import Entry, Matrix, Mistakes
+from .tuning import Settings as TuningSettings
+from .tuning import combinations, tuning
 
 TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", tuple: "a list"}
 
@@ -53,12 +55,13 @@ def check_entry(entry: Entry, m: Mistakes) -> None:
         m.add(entry.name_at, str(exc))
         return
     noun = "setting" if entry.kind == "problem" else "hyperparameter"
-    for key in [*entry.fixed, *entry.grid]:
+    lists = {**entry.grid, **entry.tune}
+    for key in [*entry.fixed, *lists]:
         if known is not None and key not in known:
             m.add(entry.at[key], f"{entry.kind} {entry.name!r} has no {noun} {key!r}; known: {', '.join(known) or 'none'}")
             continue
         values = [(entry.at[key], entry.fixed[key])] if key in entry.fixed else \
-            [(f"{entry.at[key]}[{i}]", v) for i, v in enumerate(entry.grid[key])]
+            [(f"{entry.at[key]}[{i}]", v) for i, v in enumerate(lists[key])]
         for at, value in values:
             mistake = type_mistake(value, (known or {}).get(key))
             if mistake:
@@ -105,7 +108,8 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
                 m.add(f"{entry.where}.parts.{label}", str(exc))
         for hyper, where in entry.points():
             try:
-                OPTIMIZERS.create(entry.name, **hyper)
+                for values in combinations(entry.tune):
+                    OPTIMIZERS.create(entry.name, **hyper, **values)
                 built.append((where, entry, hyper))
             except UserError as exc:
                 m.add(where, str(exc))
@@ -135,7 +139,8 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
 
 # -- expanding to cells ---------------------------------------------------------------------
 def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: list[int],
-           budgets: list[Budget] | None, m: Mistakes, skip: bool, local: bool, budgets_at: str) -> Matrix:
+           budgets: list[Budget] | None, m: Mistakes, skip: bool, local: bool, budgets_at: str,
+           tuning: TuningSettings = TuningSettings()) -> Matrix:
     """Check names and settings (reporting them with any mistakes already in ``m``), then builds,
     then expand to cells and refuse duplicates; raises all mistakes of the first stage that has any."""
     for entry in [*problems, *optimizers]:
@@ -143,7 +148,7 @@ def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: lis
     m.check()
     unsupported = build_all(problems, optimizers, m, skip, local)
     m.check()
-    cells, origins = [], []
+    cells, origins, tunings = [], [], []
     for p in problems:
         own = p.budgets is not None
         for settings, p_where in p.points():
@@ -153,14 +158,25 @@ def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: lis
                         continue
                     for k, budget in enumerate((p.budgets if own else budgets) or [None]):
                         b_where = f"{p.where}.budgets[{k}]" if own else f"{budgets_at}[{k}]"
-                        for seed in seeds:
-                            cells.append(Cell(p.name, o.name, seed, budget, settings, hyper, o.parts))
-                            origins.append((p_where, o_where, b_where, f"seed {seed}"))
+                        made = [Cell(p.name, o.name, seed, budget, settings, hyper, o.parts) for seed in seeds]
+                        if o.tune:
+                            made = tune(made, o, tuning, tunings)
+                        cells += made
+                        origins += [(p_where, o_where, b_where, f"seed {seed}") for seed in seeds]
     for line, count in duplicates(cells, origins).items():
         m.add(line, f"{count} duplicate cell{'s' * (count > 1)}: the same configuration twice")
     m.check()
     skipped = sorted(f"{p} x {o}: unsupported" for p, o in unsupported)
-    return Matrix(name, cells, skipped=skipped)
+    tuned = {c.cell_id for t in tunings for c in t.evaluations}
+    return Matrix(name, [c for c in cells if c.cell_id not in tuned], skipped=skipped, tunings=tunings)
+
+
+def tune(cells: list[Cell], entry: Entry, settings: TuningSettings, tunings: list) -> list[Cell]:
+    """Register the tuning of ``cells`` (one configuration over the seeds); -> its evaluation cells as placeholders
+    (checked for duplicates like any cell, then left to the tuning)."""
+    found = tuning(cells, entry.tune, settings, OPTIMIZERS.get(entry.name).default_budget)
+    tunings.append(found)
+    return list(found.evaluations)
 
 
 def duplicates(cells: list[Cell], origins: list[tuple[str, ...]]) -> Counter:

@@ -14,6 +14,7 @@ from optsuite.errors import UserError
 from optsuite.keys import config_key
 
 from .cell import Cell
+from .tuning import Tuning
 
 
 class Mistakes:
@@ -57,6 +58,7 @@ class Entry:
     budgets: list[Budget] | None = None
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # an optimizer's part overrides
     optimizers: list[str] | None = None  # a problem's: the registered optimizer names that run it (None: all)
+    tune: dict[str, list[Any]] = field(default_factory=dict)  # an optimizer's: values to tune (runners/tuning.py)
 
     def allows(self, optimizer: "Entry") -> bool:
         """Whether the optimizer entry runs on this problem entry (see ``optimizers``)."""
@@ -75,19 +77,44 @@ class Entry:
 
 @dataclass
 class Matrix:
+    """``cells``: the cells that run as they are; ``tunings``: the tuned entries' trials and evaluations."""
+
     name: str
     cells: list[Cell]
     run: RunSettings = field(default_factory=RunSettings)
     plugins: tuple[str, ...] = ()
     skipped: list[str] = field(default_factory=list)  # "problem x optimizer: why" pairs left out
+    tunings: list[Tuning] = field(default_factory=list)
+
+    def trials(self) -> list[Cell]:
+        return [t for tuning in self.tunings for t in tuning.trials]
 
 
-def listing(matrix: Matrix, statuses: dict[str, str]) -> Iterable[str]:
-    """Lines of ``--dry-run``: one per cell with its stored status ("-" if not run yet)."""
-    yield f"matrix {matrix.name}: {len(matrix.cells)} cells, {sum(c.cell_id in statuses for c in matrix.cells)} stored"
-    for cell in matrix.cells:
-        problem = config_key(cell.problem, cell.problem_args)
-        budget = ",".join(f"{k}={v}" for k, v in cell.budget_limits.items()) or "default"
-        yield f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
+def cell_line(cell: Cell, statuses: dict[str, str]) -> str:
+    problem = config_key(cell.problem, cell.problem_args)
+    budget = ",".join(f"{k}={v}" for k, v in cell.budget_limits.items()) or "default"
+    return f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
+
+
+def listing(matrix: Matrix, stored) -> Iterable[str]:
+    """Lines of ``--dry-run``: the tuning cells, then the evaluation cells, each with its stored status ("-" if not
+    run yet; ``stored``: the store's cell rows); the evaluations of a tuning whose trials are not all stored yet
+    are counted, not listed (their values are not picked yet)."""
+    statuses = dict(zip(stored["cell_id"], stored["status"])) if len(stored) else {}
+    trials = matrix.trials()
+    evaluations, pending = list(matrix.cells), 0
+    for tuning in matrix.tunings:
+        picked = tuning.pick(stored)
+        if picked is None:
+            pending += len(tuning.evaluations)
+        else:
+            evaluations += tuning.evaluation_cells(picked)
+    count = lambda cells: sum(c.cell_id in statuses for c in cells)
+    if trials:
+        yield f"tuning cells: {len(trials)}, {count(trials)} stored"
+        yield from (cell_line(c, statuses) for c in trials)
+    waiting = f" (+ {pending} to run once their tuning is done)" if pending else ""
+    yield f"matrix {matrix.name}: {len(evaluations)} cells{waiting}, {count(evaluations)} stored"
+    yield from (cell_line(c, statuses) for c in evaluations)
     for line in matrix.skipped:
         yield f"skipped {line}"

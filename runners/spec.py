@@ -46,8 +46,11 @@ from optsuite.budget import Budget
 from .expand import expand
 from .matrix import Entry, Matrix, Mistakes, RunSettings
 from .plugins import load_plugins
+from .tuning import Settings as TuningSettings
 
-TOP_KEYS = ("name", "description", "seeds", "budgets", "unsupported", "imports", "run", "problems", "optimizers")
+TOP_KEYS = ("name", "description", "seeds", "budgets", "unsupported", "imports", "run", "tuning", "problems",
+            "optimizers")
+TUNING_KEYS = ("seeds", "fraction")
 RUN_KEYS = {"jobs": int, "time_limit": float, "gpu_slots": int}
 SETTINGS_KEY = {"problem": "settings", "optimizer": "hyper"}
 
@@ -95,13 +98,14 @@ def from_toml(data: dict[str, Any], source: str, base: Path, default_name: str, 
     seeds = parse_seeds(data.get("seeds", 1), "seeds", m)
     budgets = parse_budgets(data["budgets"], "budgets", m) if "budgets" in data else None
     run = parse_run(data.get("run", {}), m)
+    tuning = parse_tuning(data.get("tuning", {}), seeds, m)
     unsupported = data.get("unsupported", "error")
     if unsupported not in ("error", "skip"):
         m.add("unsupported", f"{unsupported!r} must be \"error\" or \"skip\"")
     problems = [parse_entry(t, f"problems[{i}]", "problem", m) for i, t in enumerate(tables(data, "problems", m))]
     optimizers = [parse_entry(t, f"optimizers[{i}]", "optimizer", m) for i, t in enumerate(tables(data, "optimizers", m))]
     problems, optimizers = [e for e in problems if e], [e for e in optimizers if e]
-    matrix = expand(name, problems, optimizers, seeds, budgets, m, unsupported == "skip", local, "budgets")
+    matrix = expand(name, problems, optimizers, seeds, budgets, m, unsupported == "skip", local, "budgets", tuning)
     matrix.run, matrix.plugins = run, plugins
     return matrix
 
@@ -142,7 +146,7 @@ def tables(data: dict[str, Any], key: str, m: Mistakes) -> list[Any]:
 
 def parse_entry(table: Any, where: str, kind: str, m: Mistakes) -> Entry | None:
     settings_key = SETTINGS_KEY[kind]
-    allowed = ["name", settings_key, "grid"] + (["budgets", "optimizers"] if kind == "problem" else ["parts"])
+    allowed = ["name", settings_key, "grid"] + (["budgets", "optimizers"] if kind == "problem" else ["parts", "tune"])
     if not isinstance(table, dict):
         m.add(where, "expected a table")
         return None
@@ -155,16 +159,20 @@ def parse_entry(table: Any, where: str, kind: str, m: Mistakes) -> Entry | None:
         return None
     fixed = as_table(table.get(settings_key, {}), f"{where}.{settings_key}", m)
     grid = parse_grid(table.get("grid", {}), f"{where}.grid", m)
+    tune = parse_grid(table.get("tune", {}), f"{where}.tune", m)
     for key in fixed.keys() & grid.keys():
         m.add(f"{where}.grid.{key}", f"also set in {settings_key}; give it in one place")
-    at = {**{k: f"{where}.{settings_key}.{k}" for k in fixed}, **{k: f"{where}.grid.{k}" for k in grid}}
+    for key in tune.keys() & (fixed.keys() | grid.keys()):
+        m.add(f"{where}.tune.{key}", f"also set in {settings_key} or grid; tune it or set it")
+    at = {**{k: f"{where}.{settings_key}.{k}" for k in fixed}, **{k: f"{where}.grid.{k}" for k in grid},
+          **{k: f"{where}.tune.{k}" for k in tune}}
     budgets = parse_budgets(table["budgets"], f"{where}.budgets", m) if "budgets" in table else None
     parts = parse_parts(table.get("parts", {}), f"{where}.parts", m)
     only = table.get("optimizers")
     if only is not None and (not isinstance(only, list) or not only or not all(isinstance(n, str) for n in only)):
         m.add(f"{where}.optimizers", f"expected a non-empty list of optimizer names, got {only!r}")
         only = None
-    return Entry(kind, where, name, fixed, grid, f"{where}.name", at, budgets, parts, only)
+    return Entry(kind, where, name, fixed, grid, f"{where}.name", at, budgets, parts, only, tune)
 
 
 def parse_parts(value: Any, where: str, m: Mistakes) -> dict[str, dict[str, Any]]:
@@ -234,6 +242,30 @@ def parse_budgets(value: Any, where: str, m: Mistakes) -> list[Budget]:
             m.add(f"{where}[{i}]", f"same as {where}[{budgets.index(budget)}]")
         budgets.append(budget)
     return budgets
+
+
+def parse_tuning(value: Any, seeds: list[int], m: Mistakes) -> TuningSettings:
+    """``tuning = { seeds = 2, fraction = 0.25 }``: a count of seeds (from 1000) or a list, disjoint from the
+    evaluation seeds; the fraction of the budget each trial gets."""
+    table = as_table(value, "tuning", m)
+    for key in table:
+        if key not in TUNING_KEYS:
+            m.add(f"tuning.{key}", f"unknown key; known: {', '.join(TUNING_KEYS)}")
+    chosen = TuningSettings()
+    if "seeds" in table:
+        listed = parse_seeds(table["seeds"], "tuning.seeds", m)
+        chosen = TuningSettings(seeds=tuple(listed if isinstance(table["seeds"], list) else
+                                            [chosen.seeds[0] + s for s in listed]), fraction=chosen.fraction)
+    shared = sorted(set(chosen.seeds) & set(seeds))
+    if shared:
+        m.add("tuning.seeds", f"seed {shared[0]} is also an evaluation seed; tuning seeds must be disjoint")
+    if "fraction" in table:
+        fraction = table["fraction"]
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            m.add("tuning.fraction", f"expected a number in (0, 1], got {fraction!r}")
+        else:
+            chosen = TuningSettings(chosen.seeds, float(fraction))
+    return chosen
 
 
 def parse_run(value: Any, m: Mistakes) -> RunSettings:

@@ -42,7 +42,8 @@ def problem_section(results: Results, key: str, baseline: str | None, references
         section.notes.append("no run of this problem recorded a trace: no target, equal-cost or anytime views")
         return section
     section.tables.append(target_table(results, key, ref))
-    section.tables += [t for t in (equal_cost_table(results, key, c) for c in EQUAL_COSTS) if t is not None]
+    section.tables += [t for t in (equal_cost_table(results, key, c, tuning) for tuning in (False, True)
+                                   for c in EQUAL_COSTS) if t is not None]
     figure_dir = out / "figures"
     for paths in (figures.anytime_figure(results, key, palette, figure_dir),
                   figures.ecdf_figure(results, key, ref, palette, figure_dir)):

@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from .results import ACCURACY, CHAIN_ACCURACY, TRAIN_ACCURACY, Results, has_metric
-from .summary import ALPHA, COSTS, verdict
+from .summary import ALPHA, COSTS, TUNING_COLUMNS, TUNING_NOTE, tuning_cells, verdict
 from .tables import Table
 
 
@@ -33,13 +33,16 @@ def networks_table(results: Results, baseline: str | None, rows: dict[str, list[
         return None
     chain = any(has_metric(results.cells_of(k), CHAIN_ACCURACY) for k in keys)
     metrics = [ACCURACY] + ([CHAIN_ACCURACY] if chain else []) + [TRAIN_ACCURACY]
-    columns = ["network", "optimizer", "ok", *(m.title for m in metrics), *(t for _, t in COSTS)]
+    tuned = any(r["tuning"] for key in keys for r in rows[key])
+    columns = ["network", "optimizer", "ok", *(m.title for m in metrics), *(t for _, t in COSTS),
+               *(TUNING_COLUMNS if tuned else ())]
     if baseline:
         columns += [f"Δ test accuracy vs {baseline}", "pairs", "p (Wilcoxon)", "verdict"]
     body = []
     for key in keys:
         for r in rows[key]:
-            line = [key, r["entry"], r["success"], *(r[m.column] for m in metrics), *(r[c] for c, _ in COSTS)]
+            line = [key, r["entry"], r["success"], *(r[m.column] for m in metrics), *(r[c] for c, _ in COSTS),
+                    *(tuning_cells(r) if tuned else ())]
             if baseline:
                 t = r["test"]
                 line += (["baseline", None, None, "-"] if r["is_baseline"] else [None, None, None, "-"] if t is None
@@ -47,6 +50,8 @@ def networks_table(results: Results, baseline: str | None, rows: dict[str, list[
             body.append(line)
     notes = ["median over seeds of runs with status ok, [95% bootstrap interval of the median]; costs are medians "
              "of each run's total (a network trained part by part: the sum over its parts)"]
+    if tuned:
+        notes.append(TUNING_NOTE)
     if chain:
         notes.append("chain accuracy: the class whose embedding is nearest to the inference chain's final z_T, "
                      "without the head; a head far below it has learned to relabel classes")

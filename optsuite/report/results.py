@@ -67,6 +67,21 @@ def entries(cells: pd.DataFrame) -> list[str]:
             for label, b, n in zip(cells["label"], cells["budget"], budgets)]
 
 
+TUNED_COSTS = ("sample_forwards", "flops", "seconds")
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A tuned entry's ``picked`` values (``"sigma0=0.05"``; several picks, one per problem point or budget,
+    joined by ``;``), its ``trials`` count and their total ``spent`` per unit, and that total per evaluation run
+    (``per_run``)."""
+
+    picked: str
+    trials: int
+    spent: dict[str, float]
+    per_run: dict[str, float]
+
+
 def budget_text(budget: str) -> str:
     """``'{"evaluations": 3000}' -> "evaluations=3000"``."""
     try:
@@ -76,13 +91,20 @@ def budget_text(budget: str) -> str:
 
 
 class Results:
-    """``cells`` (one row per run, with ``problem_key`` and ``entry`` columns) and ``traces`` of a store."""
+    """``cells`` (one row per run, with ``problem_key`` and ``entry`` columns) and ``traces`` of a store.
+
+    The trials of tuned entries (role "tune") are kept apart in ``trials``: they pick hyperparameters and
+    count as those entries' tuning cost (:meth:`tuning`), never as results of their own.
+    """
 
     def __init__(self, cells: pd.DataFrame, traces: pd.DataFrame, source: str = "results") -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in cells]
         if missing:
             raise UserError(f"{source} lacks cell columns: {', '.join(missing)}")
         cells = cells.assign(problem_key=[problem_key(p, a) for p, a in zip(cells["problem"], cells["problem_args"])])
+        trial = cells["role"].eq("tune") if "role" in cells else pd.Series(False, index=cells.index)
+        self.trials = cells[trial]
+        cells = cells[~trial]
         self.cells = cells.assign(entry=entries(cells))
         self.traces = traces
         self._by_cell = dict(iter(traces.sort_values(["cell_id", "step"]).groupby("cell_id"))) if len(traces) else {}
@@ -100,6 +122,20 @@ class Results:
         if cells.empty:
             raise UserError(f"results store {path} holds no cells")
         return cls(cells, store.traces(cells), f"results store {path}")
+
+    def tuning(self, group: pd.DataFrame) -> Tuned | None:
+        """What the tuning of the runs ``group`` (cell rows of one entry) picked and cost; None if untuned."""
+        if "tuning_group" not in group or group["tuning_group"].isna().all():
+            return None
+        groups = set(group["tuning_group"].dropna())
+        trials = self.trials[self.trials["tuning_group"].isin(groups)] if len(self.trials) else self.trials
+        picks = []
+        for hyper, tuned in zip(group["hyper"], group["tuned"]):
+            values = json.loads(hyper)
+            picks.append(",".join(f"{k}={values[k]}" for k in json.loads(tuned)))
+        spent = {unit: float(trials[f"spent_{unit}"].sum()) if f"spent_{unit}" in trials else 0.0 for unit in TUNED_COSTS}
+        runs = max(1, len(group))
+        return Tuned("; ".join(sorted(set(picks))), len(trials), spent, {u: v / runs for u, v in spent.items()})
 
     def problems(self) -> list[str]:
         return sorted(self.cells["problem_key"].unique())

@@ -24,11 +24,14 @@ METRICS = (ACCURACY, CHAIN_ACCURACY, TRAIN_ACCURACY, TEST_LOSS, TRAIN_LOSS)
 
 
 def resolve_baseline(results: Results, baseline: str | None, fallback: str | None = None) -> str | None:
-    """The baseline label: ``baseline`` (it must be in the store), else ``fallback`` where the store has it,
-    else None (no paired tests)."""
+    """The baseline label: ``baseline`` (it must be in the store), else ``fallback`` where the store has it as a
+    label, or as the optimizer of exactly one label (``gd(lr=tuned)`` for ``gd``), else None (no paired tests)."""
     known = set(results.cells["label"]) | set(results.cells["entry"])
     if baseline is None:
-        return fallback if fallback in known else None
+        if fallback in known:
+            return fallback
+        labels = set(results.cells.loc[results.cells["optimizer"] == fallback, "label"])
+        return labels.pop() if len(labels) == 1 else None
     if baseline not in known:
         raise UserError(f"baseline {baseline!r} is not in the store; optimizers: {', '.join(sorted(known))}")
     return baseline
@@ -87,7 +90,7 @@ def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]
     rows = []
     for entry, group in problem.groupby("entry", sort=True):
         row = {"entry": entry, "success": success(group), "primary": primary,
-               "loss_metric": loss_metric(problem), "test": None}
+               "loss_metric": loss_metric(problem), "test": None, "tuning": results.tuning(group)}
         row.update({m.column: interval(group, m, key) for m in METRICS})
         row.update({c: float(np.median(ok_runs(group)[c])) if c in group and len(ok_runs(group)) else None
                     for c, _ in COSTS})
@@ -96,6 +99,18 @@ def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]
             row["test"] = paired_test(problem, entry, baseline, primary)
         rows.append(row)
     return rows
+
+
+TUNING_COLUMNS = ("tuned", "tuning sample-forwards")
+TUNING_NOTE = ("tuned: the values a tuning grid picked by the lowest median final train loss on tuning seeds "
+               "disjoint from these; tuning sample-forwards: what all its trials spent, not included in the "
+               "other costs (the equal-cost tables 'tuning included' add each run's share)")
+
+
+def tuning_cells(row: dict) -> list:
+    """The tuned values and the tuning's total sample-forwards of a quality row ('-' when untuned)."""
+    t = row["tuning"]
+    return [None, None] if t is None else [t.picked, t.spent["sample_forwards"]]
 
 
 def quality_by_problem(results: Results, baseline: str | None) -> dict[str, list[dict]]:
@@ -112,17 +127,20 @@ def quality_table(results: Results, key: str, baseline: str | None, rows: list[d
     problem = results.cells_of(key)
     metrics = [m for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS) if has_metric(problem, m)]
     primary = primary_metric(problem)
-    columns = ["optimizer", "ok runs", *(m.title for m in metrics)]
+    tuned = any(r["tuning"] for r in rows)
+    columns = ["optimizer", "ok runs", *(m.title for m in metrics), *(TUNING_COLUMNS if tuned else ())]
     if baseline and primary:
         columns += [f"Δ {primary.title} vs {baseline}", "pairs", "p (Wilcoxon)", "verdict"]
     body = []
     for r in rows:
-        line = [r["entry"], r["success"], *(r[m.column] for m in metrics)]
+        line = [r["entry"], r["success"], *(r[m.column] for m in metrics), *(tuning_cells(r) if tuned else ())]
         if baseline and primary:
             t = r["test"]
             line += ["baseline", None, None, "-"] if t is None else [t.difference, t.pairs, t.p_value, verdict(t, primary)]
         body.append(line)
     notes = [f"median over seeds of runs with status ok, [95% bootstrap interval of the median]"]
+    if tuned:
+        notes.append(TUNING_NOTE)
     if baseline and primary:
         notes += [f"Δ = optimizer - {baseline} on the same seeds; two-sided Wilcoxon signed-rank test "
                   f"(scipy), better/worse at p < {ALPHA}, n.s. otherwise; p-values are not corrected "

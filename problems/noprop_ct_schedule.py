@@ -84,7 +84,8 @@ class LearnedSchedule:
         return torch.cat([a, w2, b2, w3, ends])
 
     def parts(self, params: torch.Tensor):
-        """``params [P, dim]`` in float64 -> a ``[P, 1]``, w2, b2, w3 ``[P, hidden]``, gamma_0 ``[P, 1]``, gamma_1 - gamma_0 ``[P, 1]``."""
+        """``params [P, dim]`` -> (softplus(a) ``[P, 1]``, softplus(w2), b2, softplus(w3) ``[P, hidden]``,
+        gamma_0 ``[P, 1]``, gamma_1 - gamma_0 ``[P, 1]``), in float64."""
         p, h = params.double(), self.hidden
         a, w2, b2, w3, g0, r = torch.split(p, [1, h, h, h, 1, 1], dim=-1)
         return F.softplus(a), F.softplus(w2), b2, F.softplus(w3), g0, F.softplus(r)

@@ -105,7 +105,8 @@ def test_batched_evaluation_equals_a_loop(name, settings):
     assert torch.allclose(z, z_loop, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name,settings", [("noprop-ct", {"embedding": "learned"}), ("noprop-fm", {"embedding": "prototype"})])
+@pytest.mark.parametrize("name,settings", [("noprop-ct", {"embedding": "learned"}),
+                                           ("noprop-fm", {"embedding": "prototype"})])
 def test_gradient_matches_finite_differences_with_a_learned_embedding(name, settings):
     problem = PROBLEMS.create(name, dtype="float64", **{**SMALL, **settings})
     x, draw = problem.initial(0), problem.draw(1, 2)

@@ -62,5 +62,15 @@ class NoiseSchedule:
 
     def kl_to_standard_normal(self, u: torch.Tensor) -> torch.Tensor:
         """KL(q(z_0 | y) || N(0, I)) for embeddings ``u [..., d]`` -> ``[...]``."""
-        ab0, d = float(self.alpha_bar[0]), u.shape[-1]
-        return 0.5 * (ab0 * (u * u).sum(-1) + d * (1 - ab0) - d - d * math.log(1 - ab0))
+        return kl_to_standard_normal(u, float(self.alpha_bar[0]))
+
+
+def kl_to_standard_normal(u: torch.Tensor, alpha_bar_0: float | torch.Tensor) -> torch.Tensor:
+    """KL(N(sqrt(alpha_bar_0) u, (1 - alpha_bar_0) I) || N(0, I)) for ``u [..., d]`` -> ``[...]``.
+
+    ``alpha_bar_0``: a number, or a tensor that broadcasts against ``u[..., 0]`` (e.g. ``[P, 1]``
+    for one value per candidate).
+    """
+    d = u.shape[-1]
+    log_noise = torch.log1p(-torch.as_tensor(alpha_bar_0, dtype=torch.float64, device=u.device))
+    return 0.5 * (alpha_bar_0 * (u * u).sum(-1) + d * (1 - alpha_bar_0) - d - d * log_noise)

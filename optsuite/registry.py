@@ -81,9 +81,18 @@ class Registry:
         raise UserError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
 
     def create(self, name: str, **kwargs: Any) -> Any:
-        """Instantiate ``name`` with ``kwargs``, refusing unknown keyword arguments on one line."""
+        """Instantiate ``name`` with ``kwargs``, refusing unknown keyword arguments on one line.
+
+        An optimizer with ``population`` and ``sigma0`` also takes ``restarts="ipop"`` or
+        ``"bipop"`` (:mod:`optsuite.optimizers.restarts`).
+        """
         cls = self.get(name)
+        restarts = kwargs.pop("restarts", None) if self.kind == "optimizer" else None
         check_kwargs(f"{self.kind} {name!r}", cls, kwargs)
+        if restarts is not None:
+            from .optimizers.restarts import with_restarts
+
+            cls = with_restarts(cls, restarts)
         try:
             return cls(**kwargs)
         except UserError:

@@ -45,24 +45,24 @@ def runs_of(opt, problem, seed=0, steps=10_000):
 
 def test_ipop_doubles_the_population_for_nine_restarts_then_stops():
     rows = runs_of(OPTIMIZERS.create("torch-cma", restarts="ipop"), Flat(3))
-    lam0 = 4 + int(3 * math.log(3))
-    assert [r[2] for r in rows] == [lam0 * 2**k for k in range(MAX_RESTARTS + 1)]
+    base = 4 + 3 * math.log(3)  # pycma doubles the unrounded default; run 0 is torch-cma's own default
+    assert [r[2] for r in rows] == [int(base * 2**k) for k in range(MAX_RESTARTS + 1)]
     assert all(r[1] == 0.5 for r in rows)
 
 
 def test_bipop_alternates_regimes_by_the_budget_each_has_spent():
     rows = runs_of(OPTIMIZERS.create("torch-cma", restarts="bipop", sigma0=1.0), Flat(3))
-    lam0 = rows[0][2]
-    spent = {"small": lam0, "large": 0}  # the first run counts as small
+    base = 4 + 3 * math.log(3)
+    spent = {"small": rows[0][2], "large": 0}  # the first run counts as small
     large_runs = 0
     for regime, sigma0, population in rows[1:]:
         if regime == "large":
             assert spent["small"] >= max(1, spent["large"])
             large_runs += 1
-            assert (population, sigma0) == (lam0 * 2**large_runs, 1.0)
+            assert (population, sigma0) == (int(base * 2**large_runs), 1.0)
         else:
             assert spent["small"] < spent["large"]
-            assert lam0 <= population <= lam0 * 2**large_runs and 0.01 <= sigma0 <= 1.0
+            assert int(base) <= population <= base * 2**large_runs and 0.01 <= sigma0 <= 1.0
         spent[regime] += population
     assert rows[0][0] == "small" and large_runs == MAX_RESTARTS
     small = [r for r in rows[1:] if r[0] == "small"]
@@ -72,10 +72,12 @@ def test_bipop_alternates_regimes_by_the_budget_each_has_spent():
 def test_a_small_run_is_cut_at_half_the_large_budget_over_its_population():
     opt = OPTIMIZERS.create("torch-cma", restarts="bipop")
     opt.init(PROBLEMS.create("sphere", dim=4), seed=0)
-    opt.population0, opt.spent = 8, {"small": 100, "large": 400}
+    assert opt.population0 == 4 + 3 * math.log(4)
+    opt.population0, opt.spent = 8.5, {"small": 100, "large": 400}
     population, sigma0, limit = opt.sizing("small")
-    assert limit == min(default_max_generations(4, 8), 0.5 * 400 / population)
-    assert opt.sizing("large") == (8, 0.5, default_max_generations(4, 8))
+    assert limit == min(default_max_generations(4, 8.5), 0.5 * 400 / population)
+    assert opt.sizing("large") == (8, 0.5, default_max_generations(4, 8.5))
+    assert default_max_generations(5, 4 + 3 * math.log(5)) == 3330  # pycma's maxiter in 5-d
 
 
 def test_the_first_run_is_the_plain_optimizer_until_it_stops():
@@ -112,9 +114,9 @@ def test_best_is_the_run_with_the_lowest_latest_loss():
 def test_every_evaluation_is_charged_to_the_one_ledger():
     problem = Flat(4)
     result = run(problem, OPTIMIZERS.create("snes", restarts="ipop"), Budget(evaluations=10**6), seed=0)
-    lam0 = 4 + int(3 * math.log(4))
     assert result.stop == "done"
-    assert result.spent["evaluations"] == lam0 * (2 ** (MAX_RESTARTS + 1) - 1)
+    assert result.spent["evaluations"] == sum(int((4 + 3 * math.log(4)) * 2**k) for k in range(MAX_RESTARTS + 1))
+    assert result.spent["evaluations"] == sum(problem.sizes[:-1])  # the last is metrics(), uncharged
 
 
 @pytest.mark.parametrize("name", RESTARTABLE)

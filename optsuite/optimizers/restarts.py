@@ -2,8 +2,10 @@
 
 A run of the inner optimizer ends when it reports ``done``; the wrapper then starts a
 new one from a fresh start point, so the budget is spent rather than abandoned. The
-regime rules are those of pycma's ``fmin2(..., restarts=9, incpopsize=2, bipop=...)``
-with lambda_0 the first run's population (the inner's default unless given):
+regime rules are those of pycma's ``fmin2(..., restarts=9, incpopsize=2, bipop=...)``,
+with lambda_0 the population asked for, or, as in pycma, the unrounded default
+4 + 3 ln n (run 0 itself keeps the inner optimizer's own default), and populations
+rounded down:
 
 - ipop: run k has population lambda_0 2^k and the initial sigma0.
 - bipop: the first run counts as small. A run is small while the evaluations spent in
@@ -13,7 +15,8 @@ with lambda_0 the first run's population (the inner's default unless given):
   floor(lambda_0 (2^j)^(U2^2)), j the number of large runs so far, and at most
   0.5 (evaluations of all large runs) / population generations.
 - every run stops after pycma's default maxiter, 100 + 150 (n + 3)^2 // sqrt(lambda_0)
-  generations, and restarts stop once 9 large runs have ended (small runs do not count).
+  generations (unless its optimizer stops first), and restarts stop once 9 large runs
+  have ended (small runs do not count).
 
 Everything the inner runs evaluate goes through the same metered problem, so the run's
 ledger and budget cover all restarts. Run 0 uses the run's seed (so it is the plain
@@ -62,7 +65,7 @@ class Counting:
         return self._problem.evaluate(params, draw)
 
 
-def default_max_generations(dim: int, population: int) -> float:
+def default_max_generations(dim: int, population: float) -> float:
     """pycma's default maxiter: 100 + 150 (n + 3)^2 // sqrt(population)."""
     return 100 + 150 * (dim + 3) ** 2 // population**0.5
 
@@ -84,9 +87,10 @@ class Restarts(Optimizer):
         self.seed, self.dim = seed, problem.dim
         self.g = generator(seed, "bipop")
         self.spent = {"small": 0, "large": 0}
-        self.runs, self.large_runs, self.population0 = 0, 0, 0
+        self.runs, self.large_runs = 0, 0
+        self.population0 = float(self.inner_hyper["population"]) or 4 + 3 * math.log(problem.dim)
         self.champion: tuple[float, torch.Tensor] | None = None  # (score, best()) of the best finished run
-        self.start(problem, self.inner_hyper, "small", math.inf)
+        self.start(problem, self.inner_hyper, "small", default_max_generations(self.dim, self.population0))
 
     def start(self, problem: Problem, hyper: dict, regime: str, max_generations: float) -> None:
         """Begin run ``self.runs`` of the inner optimizer."""
@@ -101,9 +105,6 @@ class Restarts(Optimizer):
         self.generations += 1
         self.evaluations += counted.evaluations
         self.score = float(info.loss)
-        if not self.population0:
-            self.population0 = counted.evaluations
-            self.max_generations = default_max_generations(self.dim, self.population0)
         if not (info.done or self.generations >= self.max_generations):
             return StepInfo(info.loss)
         return StepInfo(info.loss, done=not self.restart(problem))
@@ -130,7 +131,7 @@ class Restarts(Optimizer):
 
     def sizing(self, regime: str) -> tuple[int, float, float]:
         """(population, sigma0, generation limit) of the next run in ``regime``."""
-        full = self.population0 * POPULATION_FACTOR**self.large_runs
+        full = int(self.population0 * POPULATION_FACTOR**self.large_runs)
         limit = default_max_generations(self.dim, self.population0)
         sigma0 = self.inner_hyper["sigma0"]
         if regime == "large":

@@ -59,10 +59,15 @@ class Case:
     budget: int
 
 
-def cases(dims: list[int], budget_per_dim: int, noprop_budget: int) -> list[Case]:
+FUNCTIONS = ("sphere", "ellipsoid", "rosenbrock", "noprop-block")
+
+
+def cases(functions: list[str], dims: list[int], budget_per_dim: int, noprop_budget: int) -> list[Case]:
+    """The functions in each of ``dims``, then the NoProp block (its own dimension) if asked for."""
     synthetic = [Case(f"{f} {d}", f, {"dim": d}, 0.5, SYNTHETIC_TARGETS, budget_per_dim * d)
-                 for f in ("sphere", "ellipsoid", "rosenbrock") for d in dims]
-    return synthetic + [Case("noprop-block", "noprop-block", NOPROP, 0.05, NOPROP_TARGETS, noprop_budget)]
+                 for f in functions if f != "noprop-block" for d in dims]
+    noprop = [Case("noprop-block", "noprop-block", NOPROP, 0.05, NOPROP_TARGETS, noprop_budget)]
+    return synthetic + (noprop if "noprop-block" in functions else [])
 
 
 # -- the settings both sides share -----------------------------------------------------------------------
@@ -275,10 +280,10 @@ def cell(rows: list[list[float]], k: int) -> str:
 def measure(args, available: set[str]) -> tuple[list[str], list[dict]]:
     """Run every comparison; the markdown rows and the raw results."""
     results = []
-    for case in cases(args.dims, args.budget_per_dim, args.noprop_budget):
+    for case in cases(args.functions, args.dims, args.budget_per_dim, args.noprop_budget):
         dim = PROBLEMS.create(case.problem, **case.settings).dim
         for name, reference, make_reference in references(available):
-            if name == "torch-cma" and dim > args.max_full_dim:
+            if name not in args.optimizers or name == "torch-cma" and dim > args.max_full_dim:
                 continue
             settings = SETTINGS[name](dim, case.sigma0)
             started = time.perf_counter()
@@ -330,7 +335,9 @@ def versions(available: set[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=FUNCTIONS)
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 100], help="of the functions")
+    parser.add_argument("--optimizers", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--budget-per-dim", type=int, default=1000, help="evaluations per dimension (functions)")
     parser.add_argument("--noprop-budget", type=int, default=30_000, help="evaluations on the NoProp block")

@@ -18,8 +18,9 @@ Algorithm 1 of the paper, per generation t:
 with the mu = lambda / 2 positive log-rank weights w of CMA-ES, c_d,j = 1 / (1.5^j n),
 c_c,j = lambda / (4^j n) (j from 0). The paper's c_sigma = 2 lambda / n reaches 1 once
 n <= 2 lambda (n below about 30 at the default lambda), where the update is not
-defined (pypop7 then substitutes constants that stop the path from moving); here
-c_sigma is capped at 1/2, which changes nothing for n >= 4 lambda, and c_c,j at 1.
+defined (pypop7 then takes 0.5 for 1 - c_sigma, and at c_sigma = 2 the path gains
+nothing, so sigma only shrinks); here c_sigma is capped at 1/2, which changes nothing
+for n >= 4 lambda, and c_c,j at 1.
 pypop7's ``LMMAES`` implements the same equations; evosax's ``LM_MA_ES`` differs
 (CMA-ES's step-size rule, and its M update weights the unsorted z by the sorted weights).
 """

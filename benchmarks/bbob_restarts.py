@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 
-from optsuite.benchmarks.bbob_ert import TARGETS, format_ert, table
+from optsuite.benchmarks.bbob_ert import TARGETS, table
 from optsuite.crn import derive_seed
 from optsuite.ert import TargetRun, evaluations_to_targets, expected_running_time, run_named_to_targets
 from optsuite.optimizers.cma import pycma_seed

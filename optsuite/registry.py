@@ -25,6 +25,7 @@ class Registry:
         self.package = package  # also the entry point group
         self._items: dict[str, Any] = {}
         self._prefixes: dict[str, tuple[Callable[[str], Any], str, str]] = {}
+        self._wrappers: dict[str, tuple[Callable[[type], bool], Callable[[type, Any], Callable[..., Any]]]] = {}
         self._loaded = False
 
     def register(self, name: str) -> Callable[[type], type]:
@@ -41,6 +42,17 @@ class Registry:
         """``factory(rest)`` makes the class for ``prefix:rest``; ``example`` is one valid ``rest``, a
         representative of the family for checks such as :func:`optsuite.testing.check_optimizer`."""
         self._prefixes[prefix] = (factory, description, example)
+
+    def register_wrapper(self, key: str, accepts: Callable[[type], bool],
+                         wrap: Callable[[type, Any], Callable[..., Any]]) -> None:
+        """A setting ``key`` that every class ``accepts`` takes besides its own: ``create(name, key=value, ...)``
+        builds ``wrap(cls, value)(...)`` instead of ``cls(...)`` (e.g. ``restarts="bipop"`` around an ES)."""
+        self._wrappers[key] = (accepts, wrap)
+
+    def wrapper_keys(self, cls: type) -> list[str]:
+        """The wrapper settings ``cls`` takes (:meth:`register_wrapper`)."""
+        self._load()
+        return [key for key, (accepts, _) in self._wrappers.items() if accepts(cls)]
 
     def _load(self) -> None:
         if self._loaded:
@@ -89,11 +101,16 @@ class Registry:
     def create(self, name: str, **kwargs: Any) -> Any:
         """Instantiate ``name`` with ``kwargs``, refusing unknown keyword arguments on one line.
 
-        Constructors raise :class:`UserError` for bad values; any other exception is a bug and propagates.
+        A wrapper setting (:meth:`register_wrapper`) wraps the class. Constructors raise :class:`UserError`
+        for bad values; any other exception is a bug and propagates.
         """
         cls = self.get(name)
+        wrapped = {key: kwargs.pop(key) for key in self.wrapper_keys(cls) if key in kwargs}
         check_kwargs(f"{self.kind} {name!r}", cls, kwargs)
-        return cls(**kwargs)
+        factory = cls
+        for key, value in wrapped.items():
+            factory = self._wrappers[key][1](cls, value)
+        return factory(**kwargs)
 
 
 def check_kwargs(what: str, cls: type, kwargs: dict[str, Any]) -> None:

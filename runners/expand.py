@@ -29,8 +29,8 @@ def known_settings(entry: Entry) -> dict[str, Any] | None:
     """Setting name -> default (whose type the value must have); None when any name goes."""
     registry = PROBLEMS if entry.kind == "problem" else OPTIMIZERS
     cls = registry.get(entry.name)
-    if entry.kind == "optimizer":
-        return dict(cls.defaults)
+    if entry.kind == "optimizer":  # wrapper settings (restarts) take a string, e.g. "bipop"
+        return {**cls.defaults, **{key: "" for key in OPTIMIZERS.wrapper_keys(cls)}}
     params = inspect.signature(cls).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return None

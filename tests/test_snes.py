@@ -29,14 +29,14 @@ def test_mirrored_pairs_are_symmetric_about_the_mean():
     assert torch.allclose(pop[:4] + pop[4:], 2 * mean, atol=1e-12)
 
 
-@pytest.mark.parametrize("dim, population", [(10, 10), (3, 8)])
-def test_default_population_is_made_even_when_mirrored(dim, population):
+@pytest.mark.parametrize("dim, requested, population", [(10, 0, 10), (3, 0, 8), (3, 5, 6)])
+def test_population_is_made_even_when_mirrored(dim, requested, population):
     problem = RecordingSphere(dim)  # default 4 + floor(3 ln dim): 10 for dim 10, 7 (odd) for dim 3
-    run(problem, OPTIMIZERS.create("snes", mirrored=True), Budget(steps=1), seed=0)
+    run(problem, OPTIMIZERS.create("snes", mirrored=True, population=requested), Budget(steps=1), seed=0)
     assert problem.populations[0].shape[0] == population
 
 
-@pytest.mark.parametrize("hyper", [{"population": 7, "mirrored": True}, {"population": 1}, {"sigma0": 0.0},
+@pytest.mark.parametrize("hyper", [{"population": 1}, {"sigma0": 0.0},
                                    {"lr_mean": 0.0}, {"lr_sigma": -0.1}])
 def test_bad_hyperparameters_are_user_errors(hyper):
     with pytest.raises(UserError):

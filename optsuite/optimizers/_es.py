@@ -1,8 +1,9 @@
-"""Pieces shared by the evolution strategies (cma, torch-cma, snes).
+"""Pieces shared by the evolution strategies (cma, torch-cma, snes, pgpe, openes, lm-ma-es).
 
 The hyperparameters ``population`` (0: the default ``4 + floor(3 ln n)``) and
 ``sigma0`` (initial step size) mean the same in each, and the device-resident ones
 stop on the same criteria as pycma's ``tolx``, ``tolfun`` and ``tolconditioncov``.
+The gradient estimators (pgpe, openes) share mirrored sampling and centred ranks.
 """
 from __future__ import annotations
 
@@ -29,6 +30,33 @@ def check_population_and_sigma(name: str, hyper: dict) -> None:
 def population_size(dim: int, requested: int) -> int:
     """``requested``, or the default ``4 + floor(3 ln dim)`` when it is 0."""
     return requested or 4 + int(3 * math.log(dim))
+
+
+def even_population_size(dim: int, requested: int) -> int:
+    """:func:`population_size`, rounded up to even for mirrored sampling."""
+    lam = population_size(dim, requested)
+    return lam + lam % 2
+
+
+def mirrored_normal(pairs: int, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Standard normal ``[2 pairs, n]`` shaped like ``like [n]``: rows ``pairs..`` are rows ``..pairs`` negated."""
+    z = torch.randn(pairs, like.numel(), generator=g, device=like.device, dtype=like.dtype)
+    return torch.cat([z, -z])
+
+
+def centred_ranks(losses: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Utilities ``[P]`` of losses ``[P]`` (P >= 2): linear in the rank, 0.5 for the lowest loss, -0.5 for the highest.
+
+    The fitness shaping of Salimans et al. (2017), as EvoTorch's ``centered`` and
+    evosax's ``centered_rank`` (with the sign flipped: here a higher utility is better).
+    Tied losses share their mean rank, as in evosax, so a flat loss gives all zeros.
+    """
+    ordered, order = torch.sort(losses)
+    first = torch.searchsorted(ordered, ordered)
+    last = torch.searchsorted(ordered, ordered, right=True) - 1
+    utilities = torch.empty(losses.numel(), device=losses.device, dtype=dtype)
+    utilities[order] = (0.5 - (first + last).to(dtype) / (2 * (losses.numel() - 1)))
+    return utilities
 
 
 def step_report(losses: torch.Tensor, widest_std: torch.Tensor, condition: torch.Tensor) -> StepInfo:

@@ -29,7 +29,7 @@ class SNES(Optimizer):
     """Separable natural evolution strategy (Schaul et al. 2011), rank-based utilities, optional mirrored sampling.
 
     ``lr_sigma`` 0 means the paper's default (3 + ln n) / (5 sqrt n). Mirrored
-    sampling evaluates each perturbation with both signs (needs an even population).
+    sampling evaluates each perturbation with both signs (an odd population is rounded up).
     ``best()`` is the distribution mean.
     """
 
@@ -39,8 +39,6 @@ class SNES(Optimizer):
         super().__init__(**hyper)
         h = self.hyper
         check_population_and_sigma("snes", h)
-        if h["mirrored"] and h["population"] % 2:
-            raise UserError(f"snes: mirrored sampling needs an even population, not {h['population']}")
         if h["lr_mean"] <= 0 or h["lr_sigma"] < 0:
             raise UserError("snes: need lr_mean > 0 and lr_sigma >= 0 (0: the default)")
 

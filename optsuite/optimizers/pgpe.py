@@ -1,0 +1,103 @@
+"""PGPE (Sehnke et al. 2010) with symmetric sampling, centred ranks and the ClipUp optimizer (Toklu et al. 2020).
+
+A separable Gaussian N(mean, diag(std^2)) is sampled in mirrored pairs mean +- std * eps.
+With centred-rank utilities u (0.5 for the best candidate, -0.5 for the worst) and
+``h`` pairs, the estimated gradients are (EvoTorch's ``SymmetricSeparableGaussian``,
+evosax's ``PGPE``, up to their sign conventions):
+
+    g_mean = sum_k (u_k+ - u_k-) / 2 * std * eps_k / h
+    g_std  = sum_k (u_k+ + u_k-) / 2 * std * (eps_k^2 - 1) / h
+
+The mean follows g_mean through ClipUp: v <- clip(momentum v + center_lr g / ||g||,
+max_speed), mean <- mean + v. The std takes a plain step std + stdev_lr g_std, clipped
+to within ``stdev_max_change`` of its old value per coordinate (EvoTorch's and
+evosax's ``stdev_max_change`` / ``std_max_change``, 0.2 after Ha 2017). All state and
+sampling stay on the problem's device.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from optsuite.crn import generator
+from optsuite.errors import UserError
+from optsuite.optimizer import Optimizer, StepInfo
+from optsuite.registry import register_optimizer
+
+from ._es import centred_ranks, check_population_and_sigma, even_population_size, mirrored_normal, step_report
+
+
+def clipup(velocity: torch.Tensor, grad: torch.Tensor, step_size: float, momentum: float,
+           max_speed: float) -> torch.Tensor:
+    """ClipUp's new velocity ``[n]``: momentum plus a normalised gradient step, clipped to norm ``max_speed``.
+
+    A zero gradient adds nothing (where EvoTorch would divide by zero).
+    """
+    norm = grad.norm()
+    velocity = momentum * velocity + step_size * grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)
+    return velocity * (max_speed / velocity.norm()).clamp(max=1.0)
+
+
+def bounded_change(old: torch.Tensor, new: torch.Tensor, max_change: float) -> torch.Tensor:
+    """``new`` clipped to ``[old (1 - max_change), old (1 + max_change)]`` elementwise (``old`` > 0)."""
+    return torch.minimum(torch.maximum(new, old * (1 - max_change)), old * (1 + max_change))
+
+
+@register_optimizer("pgpe")
+class PGPE(Optimizer):
+    """PGPE with symmetric sampling, centred ranks, ClipUp on the mean and a bounded adaptive std.
+
+    ``sigma0``: the initial std of every coordinate. ``max_speed`` 0 takes ClipUp's rule
+    of thumb, the initial radius ||std|| = sigma0 sqrt(n) over 15 (or 2 center_lr when
+    ``center_lr`` is given, EvoTorch's default); ``center_lr`` 0 takes max_speed / 2, the
+    paper's step size. ``momentum`` 0.9, ``stdev_lr`` 0.1 and ``stdev_max_change`` 0.2
+    are the settings of Toklu et al. (2020), EvoTorch and evosax. ``population`` is
+    rounded up to even (pairs). ``best()`` is the distribution mean.
+    """
+
+    defaults = {"population": 0, "sigma0": 0.5, "center_lr": 0.0, "max_speed": 0.0, "momentum": 0.9,
+                "stdev_lr": 0.1, "stdev_max_change": 0.2}
+
+    def __init__(self, **hyper) -> None:
+        super().__init__(**hyper)
+        h = self.hyper
+        check_population_and_sigma("pgpe", h)
+        if h["center_lr"] < 0 or h["max_speed"] < 0 or h["stdev_lr"] < 0:
+            raise UserError("pgpe: center_lr, max_speed and stdev_lr must be at least 0 (0: the default rule)")
+        if not 0 <= h["momentum"] < 1 or not 0 <= h["stdev_max_change"] <= 1:
+            raise UserError("pgpe: need 0 <= momentum < 1 and 0 <= stdev_max_change <= 1")
+
+    def speeds(self, n: int) -> tuple[float, float]:
+        """(center_lr, max_speed) for dimension ``n``, the rules of thumb filling what is 0."""
+        h = self.hyper
+        max_speed = h["max_speed"] or (2 * h["center_lr"] if h["center_lr"] else h["sigma0"] * math.sqrt(n) / 15)
+        return h["center_lr"] or max_speed / 2, max_speed
+
+    def init(self, problem, seed: int) -> None:
+        n, device, dtype = problem.dim, problem.device, problem.dtype
+        self.pairs = even_population_size(n, self.hyper["population"]) // 2
+        self.center_lr, self.max_speed = self.speeds(n)
+        self.g = generator(seed, "pgpe", device=device)
+        self.mean = problem.initial(seed).detach().clone().to(device, dtype)
+        self.std = torch.full((n,), self.hyper["sigma0"], device=device, dtype=dtype)
+        self.velocity = torch.zeros(n, device=device, dtype=dtype)
+
+    def step(self, problem, draw) -> StepInfo:
+        z = mirrored_normal(self.pairs, self.mean, self.g)
+        losses = problem.evaluate(self.mean + self.std * z, draw)
+        self.update(z[: self.pairs], centred_ranks(losses, self.mean.dtype))
+        return step_report(losses, self.std.max(), (self.std.max() / self.std.min()) ** 2)
+
+    def update(self, eps: torch.Tensor, utilities: torch.Tensor) -> None:
+        """One generation's update from the pairs' ``eps [h, n]`` and the utilities ``[2 h]`` (plus ends first)."""
+        h = self.hyper
+        plus, minus = utilities[: self.pairs], utilities[self.pairs :]
+        grad_mean = ((plus - minus) / 2) @ (self.std * eps) / self.pairs
+        grad_std = ((plus + minus) / 2) @ (self.std * (eps * eps - 1)) / self.pairs
+        self.velocity = clipup(self.velocity, grad_mean, self.center_lr, h["momentum"], self.max_speed)
+        self.mean = self.mean + self.velocity
+        self.std = bounded_change(self.std, self.std + h["stdev_lr"] * grad_std, h["stdev_max_change"])
+
+    def best(self) -> torch.Tensor:
+        return self.mean.clone()

@@ -142,13 +142,16 @@ def test_toml_syntax_error_is_one_line(tmp_path):
 
 
 def test_packaged_matrices_resolve_by_name_and_validate():
-    assert {"default", "gpu"} <= set(packaged())
+    assert {"default", "gpu", "gradient-free"} <= set(packaged())
     default = load_matrix("default")
     assert default.name == "default" and len(default.cells) + len(default.tunings) > 0
     evaluations = default.cells + [c for t in default.tunings for c in t.evaluations]
     assert {c.seed for c in evaluations} == set(range(6))  # a paired test can reach p < 0.05
     assert {c.problem for c in evaluations} == {"noprop-dt", "noprop-net", "backprop-net"}
     assert {c.seed for c in default.trials()}.isdisjoint(range(6))
+    free = load_matrix("gradient-free")
+    assert {c.optimizer for t in free.tunings for c in t.evaluations} >= {"gd", "pgpe", "openes", "lm-ma-es"}
+    assert {len(t.evaluations) for t in free.tunings} == {6}
     gpu = load_matrix("gpu", local=False)  # validated on the CPU; the GPU is the workers' business
     assert all(c.device.startswith("cuda") for c in gpu.cells)
 

@@ -22,7 +22,7 @@ from .keys import config_key
 from .optimizer import Optimizer
 from .problem import Problem
 from .registry import OPTIMIZERS, PROBLEMS
-from .run import Checkpoint, RunResult, run, warm_up
+from .run import RunResult, run, warm_up
 
 SPLITS = ("equal", "size")  # a whole budget's split over the parts: equal shares, or by parameter count
 CHECKPOINTS = tuple(2.0**-k for k in range(7, -1, -1))  # fractions of each part's budget, log-spaced
@@ -203,7 +203,6 @@ def assembled_checkpoints(problem: Decomposable, planned: list[tuple[Part, Probl
     of the parameters assembled from the parts' checkpoints."""
     rows = []
     for marks in zip(*(r.checkpoints for r in results)):
-        marks: tuple[Checkpoint, ...]
         params = problem.assemble({part.label: m.best for (part, _, _), m in zip(planned, marks)})
         rows.append({"fraction": marks[0].fraction, **summed([m.spent for m in marks]), **problem.metrics(params)})
     return rows

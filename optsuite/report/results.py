@@ -53,6 +53,13 @@ def loss_metric(cells: pd.DataFrame) -> Metric | None:
     return next((m for m in (TEST_LOSS, TRAIN_LOSS) if has_metric(cells, m)), None)
 
 
+def trace_loss(cells: pd.DataFrame) -> str:
+    """What the traces of ``cells`` (one problem's) record as loss: "minibatch loss" where the runs sampled
+    minibatches (the cells' ``minibatch`` column), else "loss"."""
+    sampled = "minibatch" in cells and cells["minibatch"].fillna(False).astype(bool).any()
+    return "minibatch loss" if sampled else "loss"
+
+
 def primary_metric(cells: pd.DataFrame) -> Metric | None:
     """What ranks and paired tests use: test accuracy where present, else the loss."""
     return ACCURACY if has_metric(cells, ACCURACY) else loss_metric(cells)

@@ -139,17 +139,24 @@ def run_command(
         typer.echo(f"results: {store.path}", err=True)
 
 
+def output_folder(out: Path) -> Path:
+    """``out`` as a folder to write into; an existing file there is a UserError."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    return out
+
+
 def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
-    """The printed tables of ``results`` (the Networks table first where there are networks, then the
-    summary) as text, the baseline chosen (``baseline``, else :data:`DEFAULT_BASELINE` where the store has
-    it) and the quality rows computed for it (once, for the tables and the report)."""
+    """The printed tables of ``results`` (the Networks table first where there are networks, the summary, the
+    ranking across problems with its test) as text, the baseline chosen (``baseline``, else
+    :data:`DEFAULT_BASELINE` where the store has it) and the quality rows computed for it (once, for the
+    tables and the report)."""
     from optsuite.report.builder import printed
     from optsuite.report.summary import quality_by_problem, resolve_baseline
-    from optsuite.report.tables import to_text
 
     chosen = resolve_baseline(results, baseline, DEFAULT_BASELINE)
     rows = quality_by_problem(results, chosen)
-    return "\n\n".join(to_text(t) for t in printed(results, chosen, rows)), chosen, rows
+    return "\n\n".join(printed(results, chosen, rows)), chosen, rows
 
 
 @app.command("report")
@@ -164,6 +171,8 @@ def report_command(
     from optsuite.report.results import Results
 
     loaded = Results.load(results)
+    if out is not None:
+        output_folder(out)
     text, chosen, rows = comparison(loaded, baseline)
     typer.echo(text)
     if out is not None:

@@ -86,7 +86,8 @@ def median_line(ax, grid: np.ndarray, traces: list[pd.DataFrame], cost: str, col
     ax.plot(grid, mid, color=colour, label=label)
     ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
     ends = np.array([(t[cost].iloc[-1], t[column].iloc[-1]) for t in traces if len(t)], dtype=float).reshape(-1, 2)
-    ax.plot(ends[:, 0], ends[:, 1], "o", color=colour, markersize=3, alpha=0.8, clip_on=False)
+    if len(ends):
+        ax.plot(ends[:, 0], ends[:, 1], "o", color=colour, markersize=3, alpha=0.8, clip_on=False)
     ax.set_xlim(grid[0], grid[-1])
 
 

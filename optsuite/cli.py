@@ -1,4 +1,4 @@
-"""The ``optsuite`` command: run, list, report.
+"""The ``optsuite`` command: run, list, report, export, noprop, bench.
 
 Bad input exits with code 2 and one line naming the problem; no traceback.
 """
@@ -180,6 +180,23 @@ def report_command(
                            + (["--baseline", baseline] if baseline else []) + [f"--reference {r}" for r in reference])
         index = builder.write(loaded, out, chosen, reference or DEFAULT_REFERENCES, command, rows)
         typer.echo(f"report: {index[0]}", err=True)
+
+
+@app.command("export")
+def export_command(
+    results: Path = typer.Argument(..., help="a results store folder"),
+    format: str = typer.Option(..., "--format", help="coco (cocopp), ioh (IOHanalyzer, iohinspector) or csv (two long tables)"),
+    out: Path = typer.Option(..., "--out", help="the folder to write into"),
+    cost: str = typer.Option("sample_forwards", "--cost", help="the cost axis of coco and ioh: sample_forwards or evaluations"),
+    reference: list[str] = typer.Option([], "--reference", help=f"as in optsuite report: whose best final train loss is a problem's reference in coco's f - Fopt (default {' then '.join(DEFAULT_REFERENCES)})"),
+) -> None:
+    """Write a results store in the formats of COCO's and IOHprofiler's tools, or as long CSV tables."""
+    from optsuite.report.export import export
+    from optsuite.report.results import Results
+
+    loaded = Results.load(results)
+    written = export(loaded, format, output_folder(out), reference or DEFAULT_REFERENCES, cost)
+    typer.echo(f"{len(written)} files in {out}", err=True)
 
 
 @app.command("bench")

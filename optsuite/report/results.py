@@ -118,7 +118,13 @@ class Results:
 
     @classmethod
     def load(cls, path: str | Path) -> "Results":
-        """Read a results store folder; a missing or empty store is a :class:`UserError`."""
+        """Read a results store folder; a missing or empty store is a :class:`UserError`.
+
+        The way to a store from pandas: ``cells`` (a DataFrame, one row per run, with ``problem_key`` and
+        ``entry``), ``traces`` (one row per step of each cell's stored attempt) and ``trace(cell_id)``.
+        ``pd.read_parquet`` on the folder itself fails (it holds two tables); ``cells.parquet`` alone reads,
+        but the trace parts may hold rows of retried attempts, which this loader leaves out.
+        """
         from ..runners.store import Store
 
         path = Path(path)

@@ -83,14 +83,10 @@ def problem_section(results: Results, key: str, baseline: str | None, references
                               figures.anytime_caption(results, key))
     section.figures += figure(figures.ecdf_figure(results, key, ref, palette, figure_dir), out,
                               figures.ecdf_caption(key, ref))
+    if key in network_problems(results):  # no figure where its runs trace no accuracy
+        section.figures += figure(figures.accuracy_figure(results, key, palette, figure_dir), out,
+                                  figures.accuracy_caption(key))
     return section
-
-
-def network_figures(results: Results, palette: dict, out: Path) -> list[Figure]:
-    """The accuracy-against-cost figure of every network problem whose runs trace their accuracy."""
-    return [f for key in network_problems(results)
-            for f in figure(figures.accuracy_figure(results, key, palette, out / "figures"), out,
-                            figures.accuracy_caption(key))]
 
 
 def cross_section(results: Results, ranked: Ranking, references: Sequence[str], palette: dict,
@@ -139,7 +135,7 @@ def build(results: Results, baseline: str | None, references: Sequence[str], out
     overview = Section("Summary", [summary] + ([failures] if failures.rows else []))
     if baseline is None:
         overview.notes.append("no paired tests: no baseline optimizer (--baseline LABEL) is in the store")
-    head = [Section("Networks", [networks], network_figures(results, palette, out))] if networks else []
+    head = [Section("Networks", [networks])] if networks else []
     cross = cross_section(results, ranked, references, palette, out)
     sections = head + [cross, overview] + [problem_section(results, key, baseline, references, rows[key], palette, out)
                                            for key in results.problems()]

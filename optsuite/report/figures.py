@@ -92,10 +92,12 @@ def median_line(ax, grid: np.ndarray, traces: list[pd.DataFrame], cost: str, col
 
 
 def log_grid(traces: list[pd.DataFrame], cost: str, margin: float = 1.0) -> np.ndarray:
-    """``[GRID_POINTS]`` log-spaced costs from the smallest positive trace cost / ``margin`` to the largest."""
+    """``[G]``: ``GRID_POINTS`` log-spaced costs from the smallest positive trace cost / ``margin`` to the largest,
+    and every run's last cost (so a run's last step is drawn where it happened)."""
     spent = np.concatenate([t[cost].to_numpy(dtype=float) for t in traces if len(t)] + [np.array([])])
     positive = spent[spent > 0] if (spent > 0).any() else np.array([1.0])
-    return np.geomspace(positive.min() / margin, max(positive.max(), positive.min() * 10), GRID_POINTS)
+    ends = [float(t[cost].iloc[-1]) for t in traces if len(t) and t[cost].iloc[-1] > 0]
+    return np.union1d(np.geomspace(positive.min() / margin, max(positive.max(), positive.min() * 10), GRID_POINTS), ends)
 
 
 def anytime_panel(ax, results: Results, problem: pd.DataFrame, cost: str, palette: dict) -> None:

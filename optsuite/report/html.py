@@ -92,11 +92,12 @@ def headline(report, folder: Path) -> str:
             f"<ul>{lines}</ul></div></div></section>")
 
 
-def section_html(section, folder: Path) -> str:
+def section_html(section, folder: Path, shown=None) -> str:
+    """A section, folded where it says so; its figures but ``shown`` (the headline's)."""
     title = f"<h2>{html.escape(section.title)}</h2>"
     body = [f"<p><em>{html.escape(n)}</em></p>" for n in section.notes]
     body += [table_html(t) for t in section.tables]
-    body += [embedded(f, folder) for f in section.figures]
+    body += [embedded(f, folder) for f in section.figures if f != shown]
     if section.folded:
         return f'<details id="{anchor(section.title)}"><summary>{title}</summary>{"".join(body)}</details>'
     return f'<section id="{anchor(section.title)}">{title}{"".join(body)}</section>'
@@ -110,7 +111,7 @@ def contents(report) -> str:
 def page(report, header: list[str], folder: Path) -> str:
     """The whole page; ``folder``: the report folder the figures' paths are relative to."""
     meta = "".join(f"<p class=meta>{html.escape(h)}</p>" for h in header)
-    sections = "".join(section_html(s, folder) for s in report.sections)
+    sections = "".join(section_html(s, folder, report.figure) for s in report.sections)
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             "<meta name=viewport content='width=device-width,initial-scale=1'><title>Comparison report</title>"
             f"<style>{STYLE}</style></head><body><div class=layout>{contents(report)}<main>"

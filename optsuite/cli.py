@@ -185,7 +185,7 @@ def report_command(
 @app.command("export")
 def export_command(
     results: Path = typer.Argument(..., help="a results store folder"),
-    format: str = typer.Option(..., "--format", help="coco (cocopp), ioh (IOHanalyzer, iohinspector) or csv (two long tables)"),
+    fmt: str = typer.Option(..., "--format", help="coco (cocopp), ioh (IOHanalyzer, iohinspector) or csv (two long tables)"),
     out: Path = typer.Option(..., "--out", help="the folder to write into"),
     cost: str = typer.Option("sample_forwards", "--cost", help="the cost axis of coco and ioh: sample_forwards or evaluations"),
     reference: list[str] = typer.Option([], "--reference", help=f"as in optsuite report: whose best final train loss is a problem's reference in coco's f - Fopt (default {' then '.join(DEFAULT_REFERENCES)})"),
@@ -195,7 +195,7 @@ def export_command(
     from optsuite.report.results import Results
 
     loaded = Results.load(results)
-    written = export(loaded, format, output_folder(out), reference or DEFAULT_REFERENCES, cost)
+    written = export(loaded, fmt, output_folder(out), reference or DEFAULT_REFERENCES, cost)
     typer.echo(f"{len(written)} files in {out}", err=True)
 
 

@@ -10,7 +10,6 @@ from statsmodels.stats.multitest import multipletests
 from optsuite.report import builder, profile
 from optsuite.report.crossproblem import complete_block, headline, ranking
 from optsuite.report.reach import reference
-from optsuite.report.results import Results
 from optsuite.report.significance import seeds_needed, significance_lines
 from optsuite.report.summary import quality_by_problem, row_verdict
 from report_fixtures import ranked_results as store

@@ -1,5 +1,4 @@
 """What the report's figures draw: runs up to where they stopped, honest labels, visible lines, labelled bars."""
-import json
 
 import numpy as np
 import pandas as pd

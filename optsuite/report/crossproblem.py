@@ -15,7 +15,6 @@ problems). The others are listed as left out.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,13 +88,12 @@ def ranking(results: Results) -> Ranking:
     block = block.apply(lambda r: pd.Series(scipy_stats.rankdata(r.to_numpy()), index=r.index), axis=1)
     if len(entries) < MIN_ENTRIES or len(problems) < MIN_PROBLEMS:
         return Ranking(block, reason=f"needs {MIN_ENTRIES}+ optimizers run on the same {MIN_PROBLEMS}+ problems "
-                                     f"(the largest such set: {len(entries)} on {len(problems)})", left_out=left_out)
+                                     f"(the largest block: {len(entries)} optimizers on {len(problems)} problems)",
+                       left_out=left_out)
     if (block.nunique(axis=1) == 1).all():
         return Ranking(block, reason="every optimizer ties on every problem", left_out=left_out)
     statistic, p = scipy_stats.friedmanchisquare(*block.to_numpy().T)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scikit-posthocs warns where a studentized-range p rounds to 0 or 1
-        pairwise = scikit_posthocs.posthoc_nemenyi_friedman(block)  # rows blocks, columns entries
+    pairwise = scikit_posthocs.posthoc_nemenyi_friedman(block)  # rows blocks, columns entries
     k, n = len(entries), len(problems)
     q = scipy_stats.studentized_range.ppf(1 - ALPHA, k, np.inf) / np.sqrt(2)
     return Ranking(block, float(statistic), float(p), pairwise, float(q * np.sqrt(k * (k + 1) / (6 * n))),

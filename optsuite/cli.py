@@ -1,4 +1,4 @@
-"""The ``optsuite`` command: run, list, report.
+"""The ``optsuite`` command: run, list, report, export, noprop, bench.
 
 Bad input exits with code 2 and one line naming the problem; no traceback.
 """
@@ -139,17 +139,24 @@ def run_command(
         typer.echo(f"results: {store.path}", err=True)
 
 
+def output_folder(out: Path) -> Path:
+    """``out`` as a folder to write into; an existing file there is a UserError."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    return out
+
+
 def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
-    """The printed tables of ``results`` (the Networks table first where there are networks, then the
-    summary) as text, the baseline chosen (``baseline``, else :data:`DEFAULT_BASELINE` where the store has
-    it) and the quality rows computed for it (once, for the tables and the report)."""
+    """The printed tables of ``results`` (the Networks table first where there are networks, the summary, the
+    ranking across problems with its test) as text, the baseline chosen (``baseline``, else
+    :data:`DEFAULT_BASELINE` where the store has it) and the quality rows computed for it (once, for the
+    tables and the report)."""
     from optsuite.report.builder import printed
     from optsuite.report.summary import quality_by_problem, resolve_baseline
-    from optsuite.report.tables import to_text
 
     chosen = resolve_baseline(results, baseline, DEFAULT_BASELINE)
     rows = quality_by_problem(results, chosen)
-    return "\n\n".join(to_text(t) for t in printed(results, chosen, rows)), chosen, rows
+    return "\n\n".join(printed(results, chosen, rows)), chosen, rows
 
 
 @app.command("report")
@@ -164,6 +171,8 @@ def report_command(
     from optsuite.report.results import Results
 
     loaded = Results.load(results)
+    if out is not None:
+        output_folder(out)
     text, chosen, rows = comparison(loaded, baseline)
     typer.echo(text)
     if out is not None:
@@ -171,6 +180,23 @@ def report_command(
                            + (["--baseline", baseline] if baseline else []) + [f"--reference {r}" for r in reference])
         index = builder.write(loaded, out, chosen, reference or DEFAULT_REFERENCES, command, rows)
         typer.echo(f"report: {index[0]}", err=True)
+
+
+@app.command("export")
+def export_command(
+    results: Path = typer.Argument(..., help="a results store folder"),
+    fmt: str = typer.Option(..., "--format", help="coco (cocopp), ioh (IOHanalyzer, iohinspector) or csv (two long tables)"),
+    out: Path = typer.Option(..., "--out", help="the folder to write into"),
+    cost: str = typer.Option("sample_forwards", "--cost", help="the cost axis of coco and ioh: sample_forwards or evaluations"),
+    reference: list[str] = typer.Option([], "--reference", help=f"as in optsuite report: whose best final train loss is a problem's reference in coco's f - Fopt (default {' then '.join(DEFAULT_REFERENCES)})"),
+) -> None:
+    """Write a results store in the formats of COCO's and IOHprofiler's tools, or as long CSV tables."""
+    from optsuite.report.export import export
+    from optsuite.report.results import Results
+
+    loaded = Results.load(results)
+    written = export(loaded, fmt, output_folder(out), reference or DEFAULT_REFERENCES, cost)
+    typer.echo(f"{len(written)} files in {out}", err=True)
 
 
 @app.command("bench")

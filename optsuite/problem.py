@@ -57,7 +57,9 @@ class Problem:
       ``batch_size``: minibatch size of a step (None: the full training set);
       ``flops_per_sample``: FLOPs of one sample-forward;
       ``device``, ``dtype``: where and in what precision parameters live;
-      ``network``: a whole classifier network (reports give networks their own table).
+      ``network``: a whole classifier network (reports give networks their own table);
+      ``optimum_loss``: the loss's known minimum where it is the same for every setting (test
+      functions: 0), None where unknown (reports then take a reference from the runs).
     """
 
     name: str = "problem"
@@ -69,6 +71,7 @@ class Problem:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     network: bool = False
+    optimum_loss: float | None = None
 
     def check_device(self, device: str) -> torch.device:
         """``device`` as a torch device; an unknown or unavailable one is a one-line UserError."""
@@ -82,10 +85,15 @@ class Problem:
         """The usual initialisation ``[dim]`` for this seed."""
         raise NotImplementedError
 
+    @property
+    def minibatched(self) -> bool:
+        """Whether a step's loss reads a sample of the training set rather than all of it."""
+        return bool(self.n_train and self.batch_size and self.batch_size < self.n_train)
+
     def draw(self, step: int, seed: int) -> Draw:
         """The minibatch and noise seed of ``step``; identical for every optimizer."""
         indices = None
-        if self.n_train and self.batch_size and self.batch_size < self.n_train:
+        if self.minibatched:
             g = generator(seed, step, "minibatch")
             indices = torch.randperm(self.n_train, generator=g)[: self.batch_size]
         return Draw(step, seed, indices, derive_seed(seed, step, "noise"))

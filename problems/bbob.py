@@ -31,6 +31,7 @@ class BBOB(Problem):
     """BBOB noiseless function (COCO, cocoex): loss f - f_opt, float64, dims 2..40, any instance."""
 
     dtype = torch.float64
+    optimum_loss = 0.0  # f - f_opt
 
     def __init__(self, function: int = 1, dim: int = 5, instance: int = 1, device: str = "cpu") -> None:
         self.function = _check("function", function, 1, 24)

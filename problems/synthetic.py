@@ -17,6 +17,7 @@ from optsuite.registry import register_problem
 
 class Synthetic(Problem):
     dtype = torch.float64
+    optimum_loss = 0.0
     init_scale = 1.0  # the standard start: N(0, init_scale^2 I)
 
     def __init__(self, dim: int = 10, device: str = "cpu") -> None:

@@ -163,7 +163,8 @@ def result_rows(cell: Cell, time_limit: float | None = None,
     and keeps its trace and final metrics. A problem trained part by part runs through
     :func:`optsuite.parts.run_parts` (``part_jobs`` parts at once): its row has the assembled
     network's metrics, the parts' summed costs and a ``parts`` column (JSON, one record per
-    part), and its trace one row per checkpoint. A network's trace rows at its checkpoints
+    part), and its trace one row per checkpoint. ``minibatch``: whether the trace's losses are
+    minibatch losses. A network's trace rows at its checkpoints
     carry its metrics there (``test_accuracy``, ...), for anytime accuracy.
     """
     from optsuite.parts import CHECKPOINTS, Decomposable, plan, run_parts
@@ -178,13 +179,14 @@ def result_rows(cell: Cell, time_limit: float | None = None,
             planned = plan(problem, cell.optimizer, cell.hyper, cell.parts)
             result = run_parts(problem, planned, cell.budget, cell.seed, part_jobs, time_limit)
             row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
-                       parts=json.dumps(result.parts))
+                       parts=json.dumps(result.parts), minibatch=False)  # its trace: full train losses
             steps = checkpoint_rows(result.checkpoints)
         else:
             problem, optimizer, own_budget = cell.build()
             budget = own_budget.capped(time_limit)
             result = run(problem, optimizer, budget, cell.seed, CHECKPOINTS if problem.network else ())
-            row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim)
+            row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
+                       minibatch=problem.minibatched)
             if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
                 row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
             steps = with_checkpoint_metrics(problem, result)

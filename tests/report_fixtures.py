@@ -60,3 +60,33 @@ def mixed_results():
                 if status != "failed":
                     traces += decaying(row["cell_id"], rate)
     return Results(pd.DataFrame(cells), pd.DataFrame(traces))
+
+
+ORDER = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}  # test loss offsets: a best
+
+
+def ranked_results(problems=5, seeds=6, swap=(), extra=True, network=False):
+    """Problems p0.. with entries a-d (a best; ``swap``: problems where c and d trade places), and an entry "solo"
+    that ran only p0; every run traced, decaying faster for the better entries; with ``network``, the problems
+    are networks with a test accuracy (1 - test loss / 2) traced at every fifth step."""
+    rng = np.random.default_rng(0)
+    cells, traces = [], []
+    for p in range(problems):
+        for entry, offset in ORDER.items():
+            if p in swap and entry in "cd":
+                offset = ORDER["d" if entry == "c" else "c"]
+            for seed in range(seeds):
+                loss = 1.0 + offset + rng.normal(0, 0.01)
+                row = cell(f"p{p}", entry, seed, test_loss=loss, train_loss=loss,
+                           **({"test_accuracy": 1 - loss / 2} if network else {}))
+                row["network"] = network
+                cells.append(row)
+                steps = decaying(row["cell_id"], 0.5 + offset)
+                for i, step in enumerate(steps):
+                    if network and i % 5 == 4:
+                        step["test_accuracy"] = (1 - loss / 2) * (i + 1) / len(steps)
+                traces += steps
+        if extra and p == 0:
+            for seed in range(seeds):
+                cells.append(cell("p0", "solo", seed, test_loss=0.5, train_loss=0.5))
+    return Results(pd.DataFrame(cells), pd.DataFrame(traces))

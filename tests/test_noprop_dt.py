@@ -237,7 +237,7 @@ def test_report_prints_the_networks_table_first_with_chain_accuracy_and_the_name
     assert "noprop-dt(T=2,hidden=8)" in networks and "backprop-net(T=2,hidden=8)" in networks
     assert "sphere" not in networks and "sphere(dim=3)" in rest
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert md.index("## Networks") < md.index("## Overview")
+    assert md.index("## Networks") < md.index("## Summary")
     assert "figures/accuracy-noprop-dt-T-2-hidden-8.png" in md and "figures/accuracy-backprop-net-T-2-hidden-8.png" in md
     table = pd.read_csv(tmp_path / "rep" / "tables" / "networks.csv")
     assert set(table["verdict"]) <= {"-", "better", "worse", "n.s.", "differs"} and (table["pairs"].dropna() == 5).all()

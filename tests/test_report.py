@@ -12,7 +12,8 @@ from optsuite.report.equalcost import equal_cost_table
 from optsuite.report.reach import reference, target_table
 from optsuite.report.stats import Interval, bootstrap_median, ranks, wilcoxon_paired
 from optsuite.report.results import ACCURACY, TEST_LOSS
-from optsuite.report.summary import quality_table, rank_table, summarize, verdict
+from optsuite.report.crossproblem import ranking
+from optsuite.report.summary import quality_table, summarize, verdict
 from optsuite.report.tables import Table, format_value, to_frame, to_html, to_latex, to_markdown, write
 from report_fixtures import mixed_results, paired_results, trace
 
@@ -69,8 +70,8 @@ def test_failed_nan_and_timeout_runs_are_counted_not_lost():
     cma = next(r for r in summary.rows if r[:2] == ["alpha", "cma"])
     assert cma[2].startswith("1/4 (") and all(f"1 {s}" in cma[2] for s in ("nan", "failed", "timeout"))
     assert cma[3].n == 1  # accuracy only from the one ok run
-    ranked = rank_table(results)
-    assert [r[0] for r in ranked.rows] == ["cma", "gd"] and ranked.rows[0][1] == 1
+    ranked = ranking(results).mean_ranks
+    assert list(ranked.index) == ["cma", "gd"] and ranked.iloc[0] == 1
 
 
 def test_equal_cost_readout_picks_the_last_row_within_the_budget():

@@ -72,10 +72,13 @@ def test_cli_report_prints_the_table_and_writes_the_report(store, tmp_path, caps
     (["report", "/no/such/store"], "no results store at /no/such/store"),
     (["report", "EMPTY"], "holds no cells"),
     (["report", "STORE", "--baseline", "adamw"], "baseline 'adamw' is not in the store"),
+    (["report", "STORE", "--out", "FILE"], "is a file, not a folder"),
 ])
 def test_cli_report_bad_input_exits_2_with_one_line(argv, needle, store, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    argv = [{"EMPTY": str(tmp_path / "empty"), "STORE": str(store)}.get(a, a) for a in argv]
+    (tmp_path / "file").write_text("x")
+    argv = [{"EMPTY": str(tmp_path / "empty"), "STORE": str(store), "FILE": str(tmp_path / "file")}.get(a, a)
+            for a in argv]
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

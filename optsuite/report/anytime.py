@@ -1,8 +1,9 @@
 """Reading a run's trace at a cost: the best loss within a budget, the cost to reach a target.
 
 A trace has one row per step with cumulative costs (``sample_forwards``, ``flops``,
-``seconds``, ...) and ``best_loss``, the best minibatch loss so far. Both readouts are
-step functions of the cost, so they compare runs at exactly equal spend.
+``seconds``, ...) and ``best_loss``, the best loss so far (a minibatch loss where the problem
+samples minibatches). Both readouts are step functions of the cost, so they compare runs
+at exactly equal spend; :func:`value_until_end` also stops where the run stopped.
 """
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ def value_within(trace: pd.DataFrame, cost: str, budgets, column: str = "best_lo
     values = trace[column].to_numpy(dtype=float)
     index = np.searchsorted(trace[cost].to_numpy(dtype=float), np.asarray(budgets, dtype=float), side="right") - 1
     return np.where(index >= 0, values[np.maximum(index, 0)], np.nan)
+
+
+def value_until_end(trace: pd.DataFrame, cost: str, budgets, column: str = "best_loss") -> np.ndarray:
+    """:func:`value_within`, NaN beyond the trace's last row too: a finished run is not read past its end."""
+    values = value_within(trace, cost, budgets, column)
+    end = float(trace[cost].iloc[-1]) if len(trace) else -np.inf
+    return np.where(np.asarray(budgets, dtype=float) <= end, values, np.nan)
 
 
 def cost_to_reach(trace: pd.DataFrame, cost: str, targets) -> np.ndarray:

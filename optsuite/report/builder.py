@@ -1,42 +1,76 @@
-"""A comparison report of a results store: every table in four formats, figures, and an index.
+"""A comparison report of a results store: every table in four formats, figures, and two index pages.
 
 Layout of the output folder::
 
-    report.md, report.html     every table and figure in one page, with the command that made it
+    report.html     one self-contained page (figures embedded, no network access): the headline first
+    report.md       the same tables and figures, the figures linked from figures/
     tables/NAME.{md,csv,tex,html}
     figures/NAME.{png,svg}
+
+The headline is the Networks table as optimizers by networks (:mod:`.pivot`; all problems
+where the store has no networks), one figure across problems (the critical-difference
+diagram, else the performance profile) and what is and is not significant
+(:mod:`.significance`).
 """
 from __future__ import annotations
 
-import html
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from . import figures, noprop_figures, tables
+from . import crossfigures, figures, html, noprop_figures, profile, tables
+from .crossproblem import Ranking, headline, ranking, ranking_table
 from .equalcost import EQUAL_COSTS, equal_cost_table
 from .networks import network_problems, networks_table
+from .pivot import pivot_table
 from .reach import reference, target_table
 from .results import Results
-from .summary import failures_table, quality_by_problem, quality_table, rank_table, summarize
+from .significance import significance_lines
+from .summary import failures_table, quality_by_problem, quality_table, summarize
 from .tables import Table
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure's PNG path relative to the report folder and the caption saying what it shows."""
+
+    path: str
+    caption: str
 
 
 @dataclass
 class Section:
-    """A heading with its tables, figures (paths relative to the report folder) and notes."""
+    """A heading with its tables, figures and notes; ``folded`` sections open on demand in the HTML page."""
 
     title: str
     tables: list[Table] = field(default_factory=list)
-    figures: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    folded: bool = False
+
+
+@dataclass
+class Report:
+    """The headline (a table, the full table it summarizes, a figure or None, the significance lines) and the
+    sections after it."""
+
+    table: Table
+    full: Table
+    figure: Figure | None
+    significance: list[str]
+    sections: list[Section]
+
+
+def figure(paths: list[Path] | None, out: Path, caption: str) -> list[Figure]:
+    """The PNG of a figure function's ``paths`` as a :class:`Figure`; none where the figure was not drawn."""
+    return [Figure(os.path.relpath(paths[0], out), caption)] if paths else []
 
 
 def problem_section(results: Results, key: str, baseline: str | None, references: Sequence[str], rows: list[dict],
                     palette: dict, out: Path) -> Section:
-    """Problem ``key``'s tables and figures; ``rows``: its :func:`~optsuite.report.summary.quality_rows`."""
-    section = Section(key, [quality_table(results, key, baseline, rows)])
+    """Problem ``key``'s tables and figures; ``rows``: its :func:`~optsuite.report.summary.quality_by_problem` rows."""
+    section = Section(key, [quality_table(results, key, baseline, rows)], folded=True)
     ref = reference(results, key, references)
     if ref is None:
         section.notes.append("no run of this problem recorded a trace: no target, equal-cost or anytime views")
@@ -45,28 +79,46 @@ def problem_section(results: Results, key: str, baseline: str | None, references
     section.tables += [t for t in (equal_cost_table(results, key, c, tuning) for tuning in (False, True)
                                    for c in EQUAL_COSTS) if t is not None]
     figure_dir = out / "figures"
-    for paths in (figures.anytime_figure(results, key, palette, figure_dir),
-                  figures.ecdf_figure(results, key, ref, palette, figure_dir)):
-        section.figures.append(os.path.relpath(paths[0], out))
+    section.figures += figure(figures.anytime_figure(results, key, palette, figure_dir), out,
+                              figures.anytime_caption(results, key))
+    section.figures += figure(figures.ecdf_figure(results, key, ref, palette, figure_dir), out,
+                              figures.ecdf_caption(key, ref))
+    if key in network_problems(results):  # no figure where its runs trace no accuracy
+        section.figures += figure(figures.accuracy_figure(results, key, palette, figure_dir), out,
+                                  figures.accuracy_caption(key))
     return section
 
 
-def network_figures(results: Results, palette: dict, out: Path) -> list[str]:
-    """The accuracy-against-cost figure of every network problem whose runs trace their accuracy."""
-    drawn = [figures.accuracy_figure(results, key, palette, out / "figures") for key in network_problems(results)]
-    return [os.path.relpath(paths[0], out) for paths in drawn if paths]
+def cross_section(results: Results, ranked: Ranking, references: Sequence[str], palette: dict,
+                  out: Path) -> Section:
+    """The ranking across problems, its critical-difference diagram and the performance profile of its block."""
+    section = Section("Across problems", [ranking_table(ranked)])
+    if ranked.pairwise is not None:
+        section.figures += figure(crossfigures.cd_figure(ranked, palette, out / "figures"), out,
+                                  crossfigures.cd_caption(ranked))
+    refs = {k: ref for k in ranked.ranks.index if (ref := reference(results, k, references)) is not None}
+    costs = profile.instance_costs(results, refs, list(ranked.ranks.columns))
+    if len(refs) and len(costs) and costs.shape[1] > 1:
+        section.figures += figure(crossfigures.profile_figure(costs, palette, out / "figures"), out,
+                                  crossfigures.profile_caption(costs))
+    else:
+        section.notes.append("no performance profile: it needs two or more optimizers run on the same traced problems")
+    return section
 
 
-def printed(results: Results, baseline: str | None, rows: dict[str, list[dict]]) -> list[Table]:
-    """What ``optsuite run`` and ``optsuite report`` print: the Networks table where the store has networks,
-    then the summary of every problem."""
+def printed(results: Results, baseline: str | None, rows: dict[str, list[dict]]) -> list[str]:
+    """What ``optsuite run`` and ``optsuite report`` print, block by block: the Networks table where the store
+    has networks, the summary of every problem, and the ranking across problems with its test."""
     networks = networks_table(results, baseline, rows)
-    return ([networks] if networks else []) + [summarize(results, baseline, rows)]
+    ranked = ranking(results)
+    blocks = [tables.to_text(t) for t in ([networks] if networks else []) + [summarize(results, baseline, rows)]]
+    return blocks + ([headline(ranked) + "\n" + tables.to_text(ranking_table(ranked))] if len(ranked.ranks.columns)
+                     else [headline(ranked)])
 
 
 def build(results: Results, baseline: str | None, references: Sequence[str], out: Path,
-          rows: dict[str, list[dict]] | None = None) -> list[Section]:
-    """All sections; figures are written under ``out/figures`` as they are made.
+          rows: dict[str, list[dict]] | None = None) -> Report:
+    """The headline and all sections; figures are written under ``out/figures`` as they are made.
 
     ``baseline``: the resolved label of the paired tests (:func:`~optsuite.report.summary.resolve_baseline`)
     or None; ``references``: optimizer names whose final train loss sets each problem's loss targets
@@ -78,56 +130,48 @@ def build(results: Results, baseline: str | None, references: Sequence[str], out
     palette = figures.colours(results.entries())
     failures = failures_table(results)
     networks = networks_table(results, baseline, rows)
-    overview = Section("Overview", [summarize(results, baseline, rows), rank_table(results)]
-                       + ([failures] if failures.rows else []))
+    summary = summarize(results, baseline, rows)
+    ranked = ranking(results)
+    overview = Section("Summary", [summary] + ([failures] if failures.rows else []))
     if baseline is None:
         overview.notes.append("no paired tests: no baseline optimizer (--baseline LABEL) is in the store")
-    head = [Section("Networks", [networks], figures=network_figures(results, palette, out))] if networks else []
-    sections = head + [overview] + [problem_section(results, key, baseline, references, rows[key], palette, out)
-                                    for key in results.problems()]
+    head = [Section("Networks", [networks])] if networks else []
+    cross = cross_section(results, ranked, references, palette, out)
+    sections = head + [cross, overview] + [problem_section(results, key, baseline, references, rows[key], palette, out)
+                                           for key in results.problems()]
     paths, note = noprop_figures.blocks_figure(results, palette, out / "figures")
     sections.append(Section("NoProp per-block versus whole network",
-                            figures=[os.path.relpath(p, out) for p in paths if p.suffix == ".png"],
-                            notes=[note] if note else []))
-    return sections
+                            figures=figure(paths, out, noprop_figures.CAPTION), notes=[note] if note else []))
+    keys = network_problems(results) or results.problems()
+    top = pivot_table(results, keys, rows, "headline", "Networks: test accuracy by optimizer" if networks else
+                      "Final quality by optimizer and problem")
+    return Report(top, networks or summary, next(iter(cross.figures), None),
+                  significance_lines(ranked, rows, baseline), sections)
 
 
-def markdown(sections: list[Section], header: list[str]) -> str:
-    lines = ["# Comparison report", "", *header, ""]
-    for s in sections:
+def markdown(report: Report, header: list[str]) -> str:
+    lines = ["# Comparison report", "", *header, "", "## Headline", "", tables.to_markdown(report.table),
+             "**What is and is not significant**", ""] + [f"- {s}" for s in report.significance] + [""]
+    for s in report.sections:
         lines += [f"## {s.title}", ""] + [f"_{n}_\n" for n in s.notes]
         for t in s.tables:
             lines += [tables.to_markdown(t), f"(also [CSV](tables/{t.name}.csv), [LaTeX](tables/{t.name}.tex))", ""]
-        lines += [f"![{Path(f).stem}]({f})\n" for f in s.figures]
+        lines += [f"![{Path(f.path).stem}]({f.path})\n\n_{f.caption}_\n" for f in s.figures]
     return "\n".join(lines)
-
-
-def html_page(sections: list[Section], header: list[str]) -> str:
-    style = ("body{font-family:sans-serif;max-width:75em;margin:auto}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}.num{text-align:right}caption{font-weight:bold}"
-             "img{max-width:100%}")
-    parts = [f"<!doctype html><html><head><meta charset=utf-8><title>Comparison report</title><style>{style}</style>"
-             "</head><body><h1>Comparison report</h1>", *(f"<p>{html.escape(h)}</p>" for h in header)]
-    for s in sections:
-        parts += [f"<h2>{html.escape(s.title)}</h2>", *(f"<p><em>{html.escape(n)}</em></p>" for n in s.notes)]
-        parts += [tables.to_html(t) for t in s.tables]
-        parts += [f'<p><img src="{html.escape(f)}" alt="{html.escape(Path(f).stem)}"></p>' for f in s.figures]
-    return "\n".join(parts + ["</body></html>\n"])
 
 
 def write(results: Results, out: Path, baseline: str | None, references: Sequence[str], command: str,
           rows: dict[str, list[dict]] | None = None) -> list[Path]:
     """Write the whole report under ``out``; returns the index files. Arguments as in :func:`build`."""
     out.mkdir(parents=True, exist_ok=True)
-    sections = build(results, baseline, references, out, rows)
-    for s in sections:
-        for t in s.tables:
-            tables.write(t, out / "tables")
+    report = build(results, baseline, references, out, rows)
+    for t in [report.table] + [t for s in report.sections for t in s.tables]:
+        tables.write(t, out / "tables")
     statuses = results.cells["status"].value_counts()
     header = [f"Regenerate: `{command}`",
               f"{len(results.cells)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}), "
               f"{len(results.problems())} problems, {len(results.entries())} optimizers."]
     index = [out / "report.md", out / "report.html"]
-    index[0].write_text(markdown(sections, header), encoding="utf-8")
-    index[1].write_text(html_page(sections, [h.replace("`", "") for h in header]), encoding="utf-8")
+    index[0].write_text(markdown(report, header), encoding="utf-8")
+    index[1].write_text(html.page(report, [h.replace("`", "") for h in header], out), encoding="utf-8")
     return index

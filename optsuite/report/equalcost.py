@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .anytime import COSTS, budget_grid, cost_range, value_within
-from .results import ACCURACY, Results, has_metric, slug
+from .results import ACCURACY, Results, has_metric, slug, trace_loss
 from .stats import bootstrap_median
 from .tables import Table
 
@@ -66,7 +66,7 @@ def equal_cost_table(results: Results, key: str, cost: str, tuning: bool = False
     body = [row(traces, key, entry, group, cost, b, accuracy)
             for b in budgets for entry, group in problem.groupby("entry", sort=True)]
     columns = [f"{COSTS[cost]} budget", "optimizer", "started", "best loss"] + (["test accuracy"] if accuracy else [])
-    notes = [f"best loss: best minibatch loss within the budget, median [95% bootstrap interval] over the "
+    notes = [f"best loss: best {trace_loss(problem)} within the budget, median [95% bootstrap interval] over the "
              f"runs started by then (started = runs with a trace row within the budget)"]
     if accuracy:
         notes.append("test accuracy: the traced value where the trace records it, else the final value of runs "

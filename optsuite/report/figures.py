@@ -1,9 +1,13 @@
 """Comparison figures (matplotlib, Agg), each saved as PNG and SVG.
 
 - anytime: best loss so far against sample-forwards and against seconds; median line
-  and 25-75% band over seeds.
+  and 25-75% band over seeds, each run read up to where it stopped.
 - ecdf: COCO-style empirical distribution of (run, target) pairs reached against
   sample-forwards, with the targets of :mod:`optsuite.reach` (``ECDF_PRECISIONS``).
+
+Lines that coincide (methods that reach no target) are drawn in dashes that take turns
+(:func:`shared_dashes`), so each stays visible. Every figure has a caption function
+(``*_caption``) saying what it shows, for the report.
 NoProp's own figures are in :mod:`optsuite.report.noprop_figures`.
 """
 from __future__ import annotations
@@ -18,9 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .anytime import COSTS, cost_to_reach, value_within  # noqa: E402
+from .anytime import COSTS, cost_to_reach, value_until_end  # noqa: E402
 from .reach import ECDF_PRECISIONS, Reference  # noqa: E402
-from .results import Results, loss_metric, ok_runs, slug  # noqa: E402
+from .results import Results, slug, trace_loss  # noqa: E402
 
 GRID_POINTS = 200
 COST_UNITS = {"sample_forwards": "sample-forwards (samples through the model)", "seconds": "wall-clock seconds"}
@@ -42,6 +46,28 @@ def save(fig, folder: Path, name: str) -> list[Path]:
     return paths
 
 
+def shared_dashes(index: int, count: int, dash: float = 4.0):
+    """The line style of the ``index``-th of ``count`` lines drawn on top of each other: dashes that take turns."""
+    return "-" if count < 2 else (index * dash, (dash, dash * (count - 1)))
+
+
+def step_lines(ax, grid: np.ndarray, curves: dict[str, np.ndarray], palette: dict, labels: dict[str, str]) -> None:
+    """Fractions ``[G]`` on ``grid [G]`` as step lines, one per entry; the entries at 0 throughout share the line
+    at 0 in dashes that take turns, drawn on top, so none hides another."""
+    flat = [e for e, y in curves.items() if not np.any(np.asarray(y) > 0)]
+    for entry, y in curves.items():
+        zero = entry in flat
+        ax.step(grid, y, where="post", color=palette[entry], label=labels[entry], zorder=3 if zero else 2,
+                linestyle=shared_dashes(flat.index(entry), len(flat)) if zero else "-", linewidth=2 if zero else 1.5)
+    ax.set_ylim(-0.05, 1.02)
+
+
+def solid_legend(ax, **kwargs) -> None:
+    """The legend, its lines solid: a line in dashes that take turns may show nothing in a short legend handle."""
+    for line in ax.legend(**kwargs).get_lines():
+        line.set_linestyle("-")
+
+
 def quantile_band(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``[R, G] -> 3 x [G]``: 25%, 50%, 75% over runs, NaN where fewer than half the runs have a value."""
     enough = np.isfinite(runs).sum(0) * 2 >= len(runs)
@@ -52,11 +78,26 @@ def quantile_band(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return q[0], q[1], q[2]
 
 
+def median_line(ax, grid: np.ndarray, traces: list[pd.DataFrame], cost: str, column: str, colour, label: str) -> None:
+    """The runs ``traces`` read on ``grid [G]`` up to their ends: the median line, its 25-75% band, and a dot at
+    each run's last row (where it stopped; a run that spent all its cost at once is only that dot)."""
+    runs = np.array([value_until_end(t, cost, grid, column) for t in traces]).reshape(len(traces), len(grid))
+    low, mid, high = quantile_band(runs)
+    ax.plot(grid, mid, color=colour, label=label)
+    ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
+    ends = np.array([(t[cost].iloc[-1], t[column].iloc[-1]) for t in traces if len(t)], dtype=float).reshape(-1, 2)
+    if len(ends):
+        ax.plot(ends[:, 0], ends[:, 1], "o", color=colour, markersize=3, alpha=0.8, clip_on=False)
+    ax.set_xlim(grid[0], grid[-1])
+
+
 def log_grid(traces: list[pd.DataFrame], cost: str, margin: float = 1.0) -> np.ndarray:
-    """``[GRID_POINTS]`` log-spaced costs from the smallest positive trace cost / ``margin`` to the largest."""
+    """``[G]``: ``GRID_POINTS`` log-spaced costs from the smallest positive trace cost / ``margin`` to the largest,
+    and every run's last cost (so a run's last step is drawn where it happened)."""
     spent = np.concatenate([t[cost].to_numpy(dtype=float) for t in traces if len(t)] + [np.array([])])
     positive = spent[spent > 0] if (spent > 0).any() else np.array([1.0])
-    return np.geomspace(positive.min() / margin, max(positive.max(), positive.min() * 10), GRID_POINTS)
+    ends = [float(t[cost].iloc[-1]) for t in traces if len(t) and t[cost].iloc[-1] > 0]
+    return np.union1d(np.geomspace(positive.min() / margin, max(positive.max(), positive.min() * 10), GRID_POINTS), ends)
 
 
 def anytime_panel(ax, results: Results, problem: pd.DataFrame, cost: str, palette: dict) -> None:
@@ -64,16 +105,21 @@ def anytime_panel(ax, results: Results, problem: pd.DataFrame, cost: str, palett
     grid = log_grid(list(traces.values()), cost)
     positive = True
     for entry, group in problem.groupby("entry", sort=True):
-        runs = np.array([value_within(traces[c], cost, grid) for c in group["cell_id"]])
-        low, mid, high = quantile_band(runs)
-        positive &= bool(np.all(runs[np.isfinite(runs)] > 0))
-        ax.plot(grid, mid, color=palette[entry], label=f"{entry} (n={len(group)})")
-        ax.fill_between(grid, low, high, color=palette[entry], alpha=0.2, linewidth=0)
+        runs = [traces[c] for c in group["cell_id"]]
+        losses = np.concatenate([t["best_loss"].to_numpy(dtype=float) for t in runs] + [np.array([])])
+        positive &= bool(np.all(losses[np.isfinite(losses)] > 0))
+        median_line(ax, grid, runs, cost, "best_loss", palette[entry], f"{entry} (n={len(group)})")
     ax.set_xscale("log")
-    ax.set_yscale("log" if positive else "linear")
+    ax.set_yscale("log" if positive and any(len(t) for t in traces.values()) else "linear")
     ax.set_xlabel(COST_UNITS[cost])
-    ax.set_ylabel("best minibatch loss so far")
+    ax.set_ylabel(f"best {trace_loss(problem)} so far")
     ax.grid(True, which="major", alpha=0.3)
+
+
+def anytime_caption(results: Results, key: str) -> str:
+    return (f"{key}: the best {trace_loss(results.cells_of(key))} so far against sample-forwards (left) and "
+            "wall-clock seconds (right); line: median over seeds, band: 25-75% of seeds, each run read up to where "
+            "it stopped (a dot: each run's last row; the line ends where fewer than half the runs are still going)")
 
 
 def anytime_figure(results: Results, key: str, palette: dict, folder: Path) -> list[Path]:
@@ -85,8 +131,8 @@ def anytime_figure(results: Results, key: str, palette: dict, folder: Path) -> l
         ax.set_title(f"best loss vs {COSTS[cost]}")
     fig.suptitle(key)
     axes[0].legend(fontsize=8)
-    fig.supxlabel("line: median over seeds; band: 25-75% of seeds (shown where at least half the runs have started)",
-                  fontsize=8)
+    fig.supxlabel("line: median over seeds; band: 25-75% of seeds (shown where at least half the runs have started "
+                  "and not yet stopped); dots: each run's last row", fontsize=8)
     return save(fig, folder, f"anytime-{slug(key)}")
 
 
@@ -99,19 +145,24 @@ def ecdf_figure(results: Results, key: str, ref: Reference, palette: dict, folde
             for entry, group in problem.groupby("entry", sort=True)}
     grid = log_grid(list(traces.values()), "sample_forwards", margin=1.5)
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
-    for entry, h in hits.items():
-        reached = (h[None, :] <= grid[:, None]).mean(1)
-        ax.step(grid, reached, where="post", color=palette[entry], label=f"{entry} ({np.isfinite(h).mean():.0%})")
+    step_lines(ax, grid, {e: (h[None, :] <= grid[:, None]).mean(1) for e, h in hits.items()}, palette,
+               {e: f"{e} ({np.isfinite(h).mean():.0%})" for e, h in hits.items()})
     ax.set_xscale("log")
-    ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(COST_UNITS["sample_forwards"])
     ax.set_ylabel("fraction of (run, target) pairs reached")
     ax.set_title(f"{key}: ECDF of {len(targets)} targets")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, title="optimizer (reached by the end)", title_fontsize=8)
+    solid_legend(ax, fontsize=8, title="optimizer (reached by the end)", title_fontsize=8)
     fig.supxlabel(f"targets: reference + $10^{{-0.2}}$ ... $10^{{-6}}$ x (start - reference); reference "
                   f"{ref.loss:.4g} ({ref.source}), start {ref.start:.4g}", fontsize=8)
     return save(fig, folder, f"ecdf-{slug(key)}")
+
+
+def ecdf_caption(key: str, ref: Reference) -> str:
+    return (f"{key}: the fraction of (run, target) pairs reached within each sample-forward budget, over "
+            f"{len(ECDF_PRECISIONS)} targets from reference + 10^-0.2 to 10^-6 x (start - reference), reference "
+            f"{ref.loss:.4g} ({ref.source}), start {ref.start:.4g}; the legend gives the share reached by the end; "
+            "methods that reach no target share the line at 0 in alternating dashes")
 
 
 def accuracy_traces(results: Results, problem: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -134,10 +185,8 @@ def accuracy_figure(results: Results, key: str, palette: dict, folder: Path) -> 
     for ax, cost in zip(axes, ("sample_forwards", "seconds")):
         grid = log_grid(list(traces.values()), cost)
         for entry, group in problem.groupby("entry", sort=True):
-            runs = np.array([value_within(traces[c], cost, grid, "test_accuracy") for c in group["cell_id"]])
-            low, mid, high = quantile_band(runs)
-            ax.plot(grid, mid, color=palette[entry], label=f"{entry} (n={len(group)})")
-            ax.fill_between(grid, low, high, color=palette[entry], alpha=0.2, linewidth=0)
+            median_line(ax, grid, [traces[c] for c in group["cell_id"]], cost, "test_accuracy", palette[entry],
+                        f"{entry} (n={len(group)})")
         ax.set_xscale("log")
         ax.set_ylim(0, 1)
         ax.set_xlabel(COST_UNITS[cost])
@@ -150,3 +199,8 @@ def accuracy_figure(results: Results, key: str, palette: dict, folder: Path) -> 
                   "part by part: assembled from every part at the same fraction); line: median over seeds; band: 25-75%",
                   fontsize=8)
     return save(fig, folder, f"accuracy-{slug(key)}")
+
+
+def accuracy_caption(key: str) -> str:
+    return (f"{key}: test accuracy against the run's total sample-forwards (left) and seconds (right), at 8 "
+            "log-spaced fractions of each run's budget; line: median over seeds, band: 25-75%")

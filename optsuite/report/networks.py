@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from .results import ACCURACY, CHAIN_ACCURACY, TRAIN_ACCURACY, Results, has_metric
-from .summary import ALPHA, COSTS, TUNING_COLUMNS, TUNING_NOTE, tuning_cells, verdict
+from .summary import COSTS, TUNING_COLUMNS, TUNING_NOTE, holm_note, row_verdict, tuning_cells
 from .tables import Table
 
 
@@ -37,7 +37,7 @@ def networks_table(results: Results, baseline: str | None, rows: dict[str, list[
     columns = ["network", "optimizer", "ok", *(m.title for m in metrics), *(t for _, t in COSTS),
                *(TUNING_COLUMNS if tuned else ())]
     if baseline:
-        columns += [f"Δ test accuracy vs {baseline}", "pairs", "p (Wilcoxon)", "verdict"]
+        columns += [f"Δ test accuracy vs {baseline}", "pairs", "p (Wilcoxon)", "p Holm", "verdict"]
     body = []
     for key in keys:
         for r in rows[key]:
@@ -45,8 +45,8 @@ def networks_table(results: Results, baseline: str | None, rows: dict[str, list[
                     *(tuning_cells(r) if tuned else ())]
             if baseline:
                 t = r["test"]
-                line += (["baseline", None, None, "-"] if r["is_baseline"] else [None, None, None, "-"] if t is None
-                         else [t.difference, t.pairs, t.p_value, verdict(t, ACCURACY)])
+                line += (["baseline", None, None, None, "-"] if r["is_baseline"] else [None, None, None, None, "-"]
+                         if t is None else [t.difference, t.pairs, t.p_value, r["p_holm"], row_verdict(r)])
             body.append(line)
     notes = ["median over seeds of runs with status ok, [95% bootstrap interval of the median]; costs are medians "
              "of each run's total (a network trained part by part: the sum over its parts)"]
@@ -56,8 +56,8 @@ def networks_table(results: Results, baseline: str | None, rows: dict[str, list[
         notes.append("chain accuracy: the class whose embedding is nearest to the inference chain's final z_T, "
                      "without the head; a head far below it has learned to relabel classes")
     if baseline:
-        notes.append(f"Δ = optimizer - {baseline} in test accuracy on the same seeds of the same network; two-sided "
-                     f"Wilcoxon signed-rank test, better/worse at p < {ALPHA}, uncorrected")
+        notes += [f"Δ = optimizer - {baseline} in test accuracy on the same seeds of the same network; two-sided "
+                  "Wilcoxon signed-rank test", holm_note(baseline, rows)]
     return Table("networks", "Networks: test accuracy by optimizer at equal cost", columns, body, notes)
 
 

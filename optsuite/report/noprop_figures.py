@@ -2,8 +2,9 @@
 
 Three panels per dataset: each block's final local loss by optimizer, the whole
 networks' test accuracy, and the training cost of a network's blocks summed against
-the whole networks'. Drawn where the store has both ``noprop-block`` cells and
-``noprop-net`` or ``backprop-net`` cells.
+the whole networks' (left out, and said so, where every bar would be the same). Every
+bar is labelled with its optimizer and value. Drawn where the store has both
+``noprop-block`` cells and ``noprop-net`` or ``backprop-net`` cells.
 """
 from __future__ import annotations
 
@@ -19,8 +20,13 @@ from .figures import plt, save
 from .results import ACCURACY, Results, loss_metric, ok_runs, slug
 from .stats import bootstrap_median
 from .summary import interval
+from .tables import format_number
 
 NETWORKS = ("noprop-net", "backprop-net")
+CAPTION = ("NoProp trained block by block against whole networks: each block's final local loss by optimizer (left), "
+           "the whole networks' test accuracy, median with its 95% bootstrap interval (middle), and the sample-forwards "
+           "of a network's blocks summed against the whole networks' (right, where they differ); every bar is labelled "
+           "with its optimizer and value")
 DEFAULTS = {k: p.default for k, p in inspect.signature(NoPropProblem).parameters.items()}  # of unset settings
 
 
@@ -54,10 +60,16 @@ def blocks_figure(results: Results, palette: dict, folder: Path) -> tuple[list[P
     paths = []
     for dataset in sorted(set(map(dataset_of, blocks["problem_args"]))):
         mine = lambda f: f[[dataset_of(a) == dataset for a in f["problem_args"]]]
-        fig, axes = plt.subplots(1, 3, figsize=(16, 5), layout="constrained")
+        costs = cost_bars(mine(blocks), mine(nets))
+        spent = {float(v) for *_, v, _ in costs if np.isfinite(v)}
+        fig, axes = plt.subplots(1, 3 if len(spent) > 1 else 2, figsize=(16, 5.5), layout="constrained")
         block_loss_panel(axes[0], mine(blocks), palette)
         network_accuracy_panel(axes[1], mine(nets), palette)
-        cost_panel(axes[2], mine(blocks), mine(nets), palette)
+        if len(spent) > 1:
+            cost_panel(axes[2], costs, palette)
+        else:
+            fig.supxlabel("training cost not drawn: every block family (blocks summed) and network spent "
+                          f"{format_number(spent.pop()) if spent else '-'} sample-forwards (median)", fontsize=8)
         fig.suptitle(f"NoProp per-block training vs whole networks ({dataset}; blocks: "
                      f"{block_settings(mine(blocks))})")
         paths += save(fig, folder, f"blocks-vs-network-{slug(dataset)}")
@@ -108,14 +120,20 @@ def network_name(nets: pd.DataFrame, key: str) -> str:
 
 
 def grouped_bars(ax, bars: list[tuple[str, str, float, list | None]], palette: dict) -> None:
-    """``(group, entry, value, error or None)`` bars: one slot per group, one bar per entry, coloured by entry."""
+    """``(group, entry, value, error or None)`` bars: one slot per group, one bar per entry, coloured by entry,
+    each labelled with its entry (below) and value (on top); the group names above the bars."""
     groups = list(dict.fromkeys(g for g, *_ in bars))
     entries = sorted({e for _, e, *_ in bars})
     width = 0.8 / len(entries)
+    ticks = []
     for group, entry, value, err in bars:
         x = groups.index(group) - 0.4 + width * (entries.index(entry) + 0.5)
-        ax.bar(x, value, width, yerr=err, color=palette[entry], capsize=2)
-    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+        drawn = ax.bar(x, value, width, yerr=err, color=palette[entry], capsize=2)
+        ax.bar_label(drawn, [format_number(value)], fontsize=6, padding=2)
+        ticks.append((x, entry))
+    ax.set_xticks([x for x, _ in ticks], [e for _, e in ticks], rotation=90, fontsize=6)
+    for i, group in enumerate(groups):
+        ax.text(i, 1.01, group, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
 
 
 def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
@@ -126,22 +144,25 @@ def network_accuracy_panel(ax, nets: pd.DataFrame, palette: dict) -> None:
         bars.append((network_name(nets, key), entry, ci.median, err))
     grouped_bars(ax, bars, palette)
     ax.set_ylabel("test accuracy (median, 95% bootstrap interval)")
-    ax.set_ylim(0, 1)
-    ax.set_title("whole-network test accuracy (colours as in the legend)")
+    ax.set_ylim(0, 1.1)
+    ax.set_title("whole-network test accuracy", pad=16)
     ax.grid(True, axis="y", alpha=0.3)
 
 
-def cost_panel(ax, blocks: pd.DataFrame, nets: pd.DataFrame, palette: dict) -> None:
-    """Sample-forwards: each block family's blocks summed (each block's median) against each network's median."""
+def cost_bars(blocks: pd.DataFrame, nets: pd.DataFrame) -> list[tuple[str, str, float, None]]:
+    """Sample-forwards: each block family's blocks summed (each block's median) and each network's median."""
     column = "spent_sample_forwards"
     blocks = blocks.assign(family=[family_of(a) for a in blocks["problem_args"]])
-    bars = [(f"{family_label(f, blocks)}\nblocks", e,
+    bars = [(f"{family_label(f, blocks)} blocks", e,
              sum(ok_median(g[g["problem_key"] == k], column) for k in g["problem_key"].unique()), None)
             for (f, e), g in blocks.groupby(["family", "entry"], sort=True)]
-    bars += [(network_name(nets, k), e, ok_median(g, column), None)
-             for (k, e), g in nets.groupby(["problem_key", "entry"], sort=True)]
+    return bars + [(network_name(nets, k), e, ok_median(g, column), None)
+                   for (k, e), g in nets.groupby(["problem_key", "entry"], sort=True)]
+
+
+def cost_panel(ax, bars: list[tuple[str, str, float, None]], palette: dict) -> None:
     grouped_bars(ax, bars, palette)
     ax.set_yscale("log")
     ax.set_ylabel("sample-forwards (median; blocks summed over t)")
-    ax.set_title("training cost")
+    ax.set_title("training cost", pad=16)
     ax.grid(True, axis="y", alpha=0.3)

@@ -3,14 +3,16 @@
 Targets sit at fixed fractions of the way from a problem's typical first loss down to
 its reference loss: ``target = reference + precision * (start - reference)``.
 
-- reference: the lowest full-data final train loss among the runs of the first of the
-  reference optimizers (given by the caller, e.g. an exact solver, then gradient
-  descent) that has ok runs of the problem, else the best final trace loss of any run.
+- reference: the problem's known optimum where it has one (``Problem.optimum_loss``: the
+  test functions' 0), else the lowest full-data final train loss among the runs of the
+  first of the reference optimizers (given by the caller, e.g. an exact solver, then
+  gradient descent) that has ok runs of the problem, else the best final trace loss of
+  any run.
 - start: the median over all runs of the problem of the first trace row's loss.
 
-Trace losses are minibatch losses, so the best-so-far loss of a long run can dip below
-the full-data optimum: targets close to the reference are partly reached by minibatch
-luck. The final-quality tables use noise-free metrics instead.
+Where a problem samples minibatches, trace losses are minibatch losses, so the best-so-far
+loss of a long run can dip below the full-data optimum: targets close to the reference are
+partly reached by minibatch luck. The final-quality tables use noise-free metrics instead.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
+from ..registry import PROBLEMS
 from .anytime import COSTS, cost_to_reach
-from .results import TRAIN_LOSS, Results, has_metric, ok_runs, slug
+from .results import TRAIN_LOSS, Results, has_metric, ok_runs, slug, trace_loss
 from .stats import bootstrap_median
 from .tables import Table
 
@@ -41,15 +45,26 @@ class Reference:
         return self.loss + np.asarray(precisions, dtype=float) * gap
 
 
+def known_optimum(name: str) -> float | None:
+    """The registered problem ``name``'s ``optimum_loss``; None where it has none or is not registered here."""
+    try:
+        return PROBLEMS.get(name).optimum_loss
+    except (UserError, AttributeError):
+        return None
+
+
 def reference(results: Results, key: str, optimizers: Sequence[str] = ()) -> Reference | None:
-    """The problem's reference and start losses, the reference from the first of ``optimizers`` (registered
-    names) with ok runs; None when no run recorded a trace."""
+    """The problem's reference and start losses, the reference its known optimum, else from the first of
+    ``optimizers`` (registered names) with ok runs; None when no run recorded a trace."""
     problem = results.cells_of(key)
     traces = [results.trace(c) for c in problem["cell_id"]]
     firsts = [float(t["loss"].iloc[0]) for t in traces if len(t) and np.isfinite(t["loss"].iloc[0])]
     if not firsts:
         return None
     start = float(np.median(firsts))
+    optimum = known_optimum(problem["problem"].iloc[0])
+    if optimum is not None:
+        return Reference(float(optimum), start, "the known optimum")
     ok = ok_runs(problem)
     for name in optimizers if has_metric(ok, TRAIN_LOSS) else ():
         losses = ok.loc[ok["optimizer"] == name, TRAIN_LOSS.column].dropna()
@@ -83,6 +98,7 @@ def target_table(results: Results, key: str, ref: Reference) -> Table:
     notes = [f"target = reference + precision x (start - reference); reference {ref.loss:.6g} "
              f"({ref.source}), start {ref.start:.6g} (median first trace loss)",
              "cost: median [95% bootstrap interval] over all runs; a run that never reached the target "
-             "(including failed runs) counts as ∞, so ∞ means at least half the runs missed it",
-             "trace losses are minibatch losses: the best-so-far loss can dip below the full-data optimum"]
+             "(including failed runs) counts as ∞, so ∞ means at least half the runs missed it"]
+    if trace_loss(problem) == "minibatch loss":
+        notes.append("trace losses are minibatch losses: the best-so-far loss can dip below the full-data optimum")
     return Table(f"targets-{slug(key)}", f"{key}: cost to reach loss targets", columns, body, notes)

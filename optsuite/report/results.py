@@ -53,6 +53,13 @@ def loss_metric(cells: pd.DataFrame) -> Metric | None:
     return next((m for m in (TEST_LOSS, TRAIN_LOSS) if has_metric(cells, m)), None)
 
 
+def trace_loss(cells: pd.DataFrame) -> str:
+    """What the traces of ``cells`` (one problem's) record as loss: "minibatch loss" where the runs sampled
+    minibatches (the cells' ``minibatch`` column), else "loss"."""
+    sampled = "minibatch" in cells and cells["minibatch"].fillna(False).astype(bool).any()
+    return "minibatch loss" if sampled else "loss"
+
+
 def primary_metric(cells: pd.DataFrame) -> Metric | None:
     """What ranks and paired tests use: test accuracy where present, else the loss."""
     return ACCURACY if has_metric(cells, ACCURACY) else loss_metric(cells)
@@ -111,7 +118,13 @@ class Results:
 
     @classmethod
     def load(cls, path: str | Path) -> "Results":
-        """Read a results store folder; a missing or empty store is a :class:`UserError`."""
+        """Read a results store folder; a missing or empty store is a :class:`UserError`.
+
+        The way to a store from pandas: ``cells`` (a DataFrame, one row per run, with ``problem_key`` and
+        ``entry``), ``traces`` (one row per step of each cell's stored attempt) and ``trace(cell_id)``.
+        ``pd.read_parquet`` on the folder itself fails (it holds two tables); ``cells.parquet`` alone reads,
+        but the trace parts may hold rows of retried attempts, which this loader leaves out.
+        """
         from ..runners.store import Store
 
         path = Path(path)

@@ -1,7 +1,13 @@
-"""Uncertainty over seeds: bootstrap intervals of the median, paired signed-rank tests, ranks.
+"""Uncertainty over seeds: bootstrap intervals of the median, paired signed-rank tests, Holm, ranks.
 
 Every random resample is drawn from a generator seeded by :func:`optsuite.crn.derive_seed`,
 so a report is identical each time it is made from the same store.
+
+The bootstrap is our own percentile bootstrap rather than ``scipy.stats.bootstrap``: the
+values include infinities (the cost to reach a target that a run never reached), where
+scipy's default BCa interval is NaN and its percentile method interpolates between a
+finite value and infinity (with a warning); ours takes order statistics ('lower' and
+'higher' quantiles), so a bound is always one of the resampled medians.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 
 from ..crn import derive_seed
 
@@ -77,6 +84,17 @@ def wilcoxon_paired(x, y, min_pairs: int = MIN_PAIRS, seed: object = 0) -> Paire
         warnings.simplefilter("ignore")  # scipy warns about exact/normal switching on ties
         p = float(scipy_stats.wilcoxon(x, y).pvalue)
     return PairedTest(n, p, difference)
+
+
+def smallest_wilcoxon_p(pairs: int) -> float:
+    """The smallest two-sided exact signed-rank p over ``pairs`` seeds: every difference of one sign, ``2 / 2^n``."""
+    return 2.0 ** (1 - pairs)
+
+
+def holm(p_values) -> np.ndarray:
+    """``[m] -> [m]`` Holm-adjusted p-values of one family of tests (statsmodels' step-down procedure)."""
+    p = np.asarray(p_values, dtype=float)
+    return multipletests(p, method="holm")[1] if len(p) else p
 
 
 def ranks(values, higher_is_better: bool):

@@ -1,10 +1,14 @@
-"""Final-quality comparison over seeds: medians with bootstrap intervals, paired tests, ranks.
+"""Final-quality comparison over seeds: medians with bootstrap intervals, paired tests with Holm's correction.
 
 Per problem and optimizer: the median and 95% bootstrap interval of the final test
 accuracy and losses (runs with status "ok" only; the success rate counts the rest),
 and a two-sided Wilcoxon signed-rank test of the primary metric against a baseline on
 the same seeds. ``summarize`` gives the compact table that ``optsuite run`` and
 ``optsuite report`` print.
+
+The family of the paired tests is every test against the baseline in the store (each
+problem, each optimizer; :func:`quality_by_problem`): their p-values are Holm-adjusted
+together, and a verdict is "better" or "worse" only where the adjusted p is below ALPHA.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import pandas as pd
 from ..errors import UserError
 from .results import (ACCURACY, CHAIN_ACCURACY, TEST_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, Metric, Results, has_metric,
                       loss_metric, ok_runs, primary_metric, slug)
-from .stats import PairedTest, bootstrap_median, ranks, wilcoxon_paired
+from .stats import PairedTest, bootstrap_median, holm, wilcoxon_paired
 from .tables import Table, format_number
 
 ALPHA = 0.05
@@ -72,11 +76,12 @@ def paired_test(problem: pd.DataFrame, entry: str, baseline: str, metric: Metric
     return wilcoxon_paired(x.to_numpy(), y.to_numpy(), seed=(entry, baseline, metric.column))
 
 
-def verdict(test: PairedTest, metric: Metric) -> str:
-    """"better", "worse", "differs" (zero median difference), "n.s." (p >= ALPHA) or "n/a: reason"."""
+def verdict(test: PairedTest, metric: Metric, p_value: float | None = None) -> str:
+    """"better", "worse", "differs" (zero median difference), "n.s." (p >= ALPHA) or "n/a: reason"; ``p_value``:
+    the adjusted p to decide on (default the test's own)."""
     if test.p_value is None:
         return f"n/a: {test.reason}"
-    if test.p_value >= ALPHA:
+    if (test.p_value if p_value is None else p_value) >= ALPHA:
         return "n.s."
     if test.difference.median == 0:
         return "differs"
@@ -90,7 +95,7 @@ def quality_rows(results: Results, key: str, baseline: str | None) -> list[dict]
     rows = []
     for entry, group in problem.groupby("entry", sort=True):
         row = {"entry": entry, "success": success(group), "primary": primary,
-               "loss_metric": loss_metric(problem), "test": None, "tuning": results.tuning(group)}
+               "loss_metric": loss_metric(problem), "test": None, "p_holm": None, "tuning": results.tuning(group)}
         row.update({m.column: interval(group, m, key) for m in METRICS})
         row.update({c: float(np.median(ok_runs(group)[c])) if c in group and len(ok_runs(group)) else None
                     for c, _ in COSTS})
@@ -114,59 +119,61 @@ def tuning_cells(row: dict) -> list:
 
 
 def quality_by_problem(results: Results, baseline: str | None) -> dict[str, list[dict]]:
-    """:func:`quality_rows` of every problem, keyed by problem key; compute once, pass to each table."""
-    return {key: quality_rows(results, key, baseline) for key in results.problems()}
+    """:func:`quality_rows` of every problem, keyed by problem key, each paired test's Holm-adjusted p in
+    ``p_holm`` (None where no test was made) over the family of all of them; compute once, pass to each table."""
+    rows = {key: quality_rows(results, key, baseline) for key in results.problems()}
+    tested = [r for key in rows for r in rows[key] if r["test"] is not None and r["test"].p_value is not None]
+    for r, p in zip(tested, holm([r["test"].p_value for r in tested])):
+        r["p_holm"] = float(p)
+    return rows
+
+
+def family_size(rows: dict[str, list[dict]]) -> int:
+    """How many paired tests the Holm correction of ``rows`` (:func:`quality_by_problem`) adjusted together."""
+    return sum(r.get("p_holm") is not None for key in rows for r in rows[key])
+
+
+def row_verdict(row: dict) -> str:
+    """The verdict of a quality row's paired test, on its Holm-adjusted p."""
+    return verdict(row["test"], row["primary"], row.get("p_holm"))
+
+
+def holm_note(baseline: str, rows: dict[str, list[dict]]) -> str:
+    return (f"p Holm: the p-value adjusted by Holm's step-down procedure over the family of all "
+            f"{family_size(rows)} paired tests against {baseline} in this store (every problem and optimizer); "
+            f"better/worse only where it is below {ALPHA}")
 
 
 def quality_table(results: Results, key: str, baseline: str | None, rows: list[dict] | None = None) -> Table:
     """Final metrics with intervals and the paired test against ``baseline`` for one problem.
 
-    ``rows``: the problem's :func:`quality_rows` where already computed.
+    ``rows``: the problem's rows of :func:`quality_by_problem` where already computed.
     """
-    rows = quality_rows(results, key, baseline) if rows is None else rows
+    family = quality_by_problem(results, baseline) if rows is None else {key: rows}
+    rows = family[key]
     problem = results.cells_of(key)
     metrics = [m for m in (ACCURACY, TEST_LOSS, TRAIN_LOSS) if has_metric(problem, m)]
     primary = primary_metric(problem)
     tuned = any(r["tuning"] for r in rows)
     columns = ["optimizer", "ok runs", *(m.title for m in metrics), *(TUNING_COLUMNS if tuned else ())]
     if baseline and primary:
-        columns += [f"Δ {primary.title} vs {baseline}", "pairs", "p (Wilcoxon)", "verdict"]
+        columns += [f"Δ {primary.title} vs {baseline}", "pairs", "p (Wilcoxon)", "p Holm", "verdict"]
     body = []
     for r in rows:
         line = [r["entry"], r["success"], *(r[m.column] for m in metrics), *(tuning_cells(r) if tuned else ())]
         if baseline and primary:
             t = r["test"]
-            line += ["baseline", None, None, "-"] if t is None else [t.difference, t.pairs, t.p_value, verdict(t, primary)]
+            line += (["baseline", None, None, None, "-"] if t is None
+                     else [t.difference, t.pairs, t.p_value, r.get("p_holm"), row_verdict(r)])
         body.append(line)
     notes = [f"median over seeds of runs with status ok, [95% bootstrap interval of the median]"]
     if tuned:
         notes.append(TUNING_NOTE)
     if baseline and primary:
-        notes += [f"Δ = optimizer - {baseline} on the same seeds; two-sided Wilcoxon signed-rank test "
-                  f"(scipy), better/worse at p < {ALPHA}, n.s. otherwise; p-values are not corrected "
-                  "for multiple comparisons; with 5 pairs the smallest possible p is 0.0625"]
+        notes += [f"Δ = optimizer - {baseline} on the same seeds; two-sided Wilcoxon signed-rank test (scipy); "
+                  "with n pairs the smallest possible p is 2/2^n (0.0625 with 5, 0.0312 with 6)",
+                  holm_note(baseline, family)]
     return Table(f"quality-{slug(key)}", f"{key}: final quality", columns, body, notes)
-
-
-def rank_table(results: Results) -> Table:
-    """Mean rank (1 = best) of each entry's median primary metric over the problems it ran."""
-    per_problem = {}
-    for key in results.problems():
-        problem = results.cells_of(key)
-        metric = primary_metric(problem)
-        if metric is None:
-            continue
-        medians = ok_runs(problem).groupby("entry")[metric.column].median().reindex(sorted(problem["entry"].unique()))
-        per_problem[key] = pd.Series(ranks(medians.to_numpy(), metric.higher_is_better), index=medians.index)
-    frame = pd.DataFrame(per_problem)
-    frame = frame.assign(mean=frame.mean(axis=1)).sort_values("mean") if len(frame) else frame
-    columns = ["optimizer", "mean rank", "problems", *per_problem]
-    body = [[entry, r["mean"], int(r[list(per_problem)].notna().sum()), *(r[k] for k in per_problem)]
-            for entry, r in frame.iterrows()]
-    notes = ["rank of the median primary metric (test accuracy where present, else test loss, else "
-             "train loss) among the optimizers run on each problem; ties share the mean rank; an "
-             "optimizer with no ok run ranks last; the mean is over the problems the optimizer ran"]
-    return Table("ranks", "Overall rank across problems", columns, body, notes)
 
 
 def failures_table(results: Results) -> Table:
@@ -178,12 +185,14 @@ def failures_table(results: Results) -> Table:
                  ["these runs are left out of the final-quality medians and count as misses in the target tables"])
 
 
-def compact_cell(test: PairedTest | None, metric: Metric | None) -> str:
+def compact_cell(row: dict) -> str:
+    """``"n.s. p=0.0312 Holm=0.375"``; "n/a" where no test could be made, "-" for the baseline."""
+    test = row["test"]
     if test is None:
         return "-"
     if test.p_value is None:
         return "n/a"
-    return f"{verdict(test, metric)} p={format_number(test.p_value)}"
+    return f"{row_verdict(row)} p={format_number(test.p_value)} Holm={format_number(row['p_holm'])}"
 
 
 def summarize(results: Results, baseline: str | None, rows: dict[str, list[dict]] | None = None) -> Table:
@@ -198,10 +207,11 @@ def summarize(results: Results, baseline: str | None, rows: dict[str, list[dict]
         for r in rows[key]:
             loss = r["loss_metric"]
             body.append([key, r["entry"], r["success"], r[ACCURACY.column], r[loss.column] if loss else None,
-                         *(r[c] for c, _ in COST_COLUMNS), compact_cell(r["test"], r["primary"])])
+                         *(r[c] for c, _ in COST_COLUMNS), compact_cell(r)])
     columns = ["problem", "optimizer", "ok", "test accuracy", "loss", *(t for _, t in COST_COLUMNS),
                f"vs {baseline}" if baseline else "vs baseline"]
     notes = ["median [95% bootstrap interval] over ok runs; loss is the test loss where the problem has "
-             "a test split, else the train loss; vs: paired Wilcoxon test of the primary metric"]
+             "a test split, else the train loss; vs: paired Wilcoxon test of the primary metric, its p and its "
+             "Holm-adjusted p"] + ([holm_note(baseline, rows)] if baseline else [])
     return Table("summary", "Summary", columns, body, notes)
 

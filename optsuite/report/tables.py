@@ -126,13 +126,26 @@ def to_latex(table: Table) -> str:
     ])
 
 
-def to_html(table: Table) -> str:
-    def cells(values, tag):
-        return "".join(
-            f'<{tag}{" class=num" if _numeric(table, i) else ""}>{html.escape(v)}</{tag}>'
-            for i, v in enumerate(values))
+def sort_key(value: Value) -> str:
+    """A number cell's value for sorting (an interval's median; '' for none), as the HTML ``data-v`` attribute."""
+    number = value.median if isinstance(value, Interval) else value
+    if number is None or isinstance(number, str) or (isinstance(number, float) and math.isnan(number)):
+        return ""
+    return repr(float(number)).replace("inf", "Infinity")
 
-    body = "\n".join(f"<tr>{cells([format_value(v) for v in r], 'td')}</tr>" for r in table.rows)
+
+def to_html(table: Table) -> str:
+    """A ``<table>``; number cells carry their value in ``data-v`` for sorting."""
+    def cells(values, tag, keys=()):
+        out = []
+        for i, v in enumerate(values):
+            number = _numeric(table, i)
+            attrs = (" class=num" if number else "") + (f' data-v="{keys[i]}"' if keys and number else "")
+            out.append(f"<{tag}{attrs}>{html.escape(v)}</{tag}>")
+        return "".join(out)
+
+    body = "\n".join(f"<tr>{cells([format_value(v) for v in r], 'td', [sort_key(v) for v in r])}</tr>"
+                     for r in table.rows)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
     return (f"<table>\n<caption>{html.escape(table.title)}</caption>\n<thead><tr>{cells(table.columns, 'th')}"
             f"</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n" + (f"<ul class=notes>{notes}</ul>\n" if notes else ""))

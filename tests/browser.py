@@ -1,0 +1,71 @@
+"""A report page rendered in headless Chromium (Playwright driving the system's chromium): what the tests check.
+
+Run as a script to screenshot a report: ``python tests/browser.py REPORT.html SHOT.png`` prints
+the page's height in screens and its figures' rendered sizes.
+"""
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def chromium() -> str | None:
+    """The system Chromium's path (Debian's ``chromium`` package), or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@dataclass
+class Rendered:
+    console_errors: list[str]
+    headline_top: float  # px from the top of the page
+    page_height: float  # px, every section folded as delivered
+    figures: list[tuple[str, float, float]]  # alt, rendered width and height (px) with every section opened
+    sorted_column: list[str]  # a column's cells after two clicks on its header (descending)
+
+    @property
+    def screens(self) -> float:
+        return self.page_height / VIEWPORT["height"]
+
+
+def render(page_path: Path, screenshot: Path | None = None, sort_header: str | None = None) -> Rendered:
+    """Open ``page_path`` from disk with the network blocked; ``sort_header``: a header to click twice."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport=VIEWPORT)
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route("http*://**", lambda route: (errors.append(f"network request: {route.request.url}"), route.abort()))
+        page.goto(page_path.resolve().as_uri(), wait_until="load")
+        top = page.locator("#headline-table").bounding_box()["y"]
+        height = page.evaluate("document.documentElement.scrollHeight")
+        if screenshot:
+            page.screenshot(path=str(screenshot))
+        column = []
+        if sort_header:
+            header = page.locator("#headline-table th", has_text=sort_header).first
+            header.click()
+            header.click()
+            index = header.evaluate("th => th.cellIndex")
+            column = page.eval_on_selector_all("#headline-table tbody tr",
+                                               f"rows => rows.map(r => r.cells[{index}].textContent)")
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        sizes = page.eval_on_selector_all(
+            "img", "imgs => imgs.map(i => [i.alt, i.getBoundingClientRect().width, i.getBoundingClientRect().height,"
+                   " i.naturalWidth])")
+        browser.close()
+    return Rendered(errors, top, height, [(a, w if n else 0.0, h) for a, w, h, n in sizes], column)
+
+
+if __name__ == "__main__":
+    shown = render(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    print(f"height {shown.page_height:.0f} px = {shown.screens:.2f} screens of {VIEWPORT['height']} px; "
+          f"headline table top {shown.headline_top:.0f} px; console errors: {shown.console_errors or 'none'}")
+    for alt, w, h in shown.figures:
+        print(f"  {alt}: {w:.0f} x {h:.0f} px")
+    sys.exit(1 if shown.console_errors or os.environ.get("STRICT") and not shown.figures else 0)

@@ -1,0 +1,54 @@
+"""The one-file HTML report: self-contained, the headline on the first screen, in a real browser (headless Chromium).
+
+In CI (``CI`` set) a missing Chromium or Playwright fails the browser test instead of skipping it:
+``.ci/run`` installs Debian's chromium package, and the dev extras Playwright.
+"""
+import base64
+import os
+import re
+from importlib.util import find_spec
+
+import pytest
+
+from optsuite.report import builder
+from browser import VIEWPORT, chromium, render
+from report_fixtures import ranked_results
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("html")
+    results = ranked_results(problems=3, seeds=6, swap={1}, network=True)
+    builder.write(results, out, "d", ("d",), "optsuite report STORE --out OUT")
+    return out / "report.html"
+
+
+def browser_or_skip():
+    missing = [what for what, found in (("chromium", chromium()), ("playwright", find_spec("playwright"))) if not found]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{' and '.join(missing)} missing in CI: .ci/run installs them")
+        pytest.skip(f"{' and '.join(missing)} not installed")
+
+
+def test_the_page_needs_nothing_but_itself(report):
+    page = report.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//|figures/|tables/)""", page)
+    assert "<link" not in page and not re.search(r"<script[^>]+src", page)
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == page.count("<img") == page.count("<figcaption>") >= 5
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    assert page.count("<details") == 3  # one folded section per problem
+    for target in re.findall(r'href="#([^"]+)"', page):
+        assert f'id="{target}"' in page or f"id={target}" in page
+
+
+def test_the_report_renders_in_chromium_with_the_headline_on_the_first_screen(report, tmp_path):
+    browser_or_skip()
+    shown = render(report, tmp_path / "first-screen.png", sort_header="p0")
+    assert shown.console_errors == []
+    assert 0 <= shown.headline_top < VIEWPORT["height"]
+    assert len(shown.figures) >= 5 and all(w > 0 and h > 0 for _, w, h in shown.figures), shown.figures
+    assert (tmp_path / "first-screen.png").stat().st_size > 10_000
+    medians = [float(c.split()[0]) for c in shown.sorted_column if c != "-"]
+    assert len(medians) == 4 and medians == sorted(medians, reverse=True)  # two clicks: descending

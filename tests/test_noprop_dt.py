@@ -88,7 +88,7 @@ def test_a_part_override_reaches_the_named_part_only():
     assert cell.label == "cma(separable=True,sigma0=0.05) + head: analytic"
     row, _ = result_rows(cell)
     solvers = {r["part"]: r["solver"] for r in parts_of(row)}
-    assert solvers["head"] == "analytic" and all(solvers[f"block {t}"].startswith("cma(") for t in (1, 2, 3))
+    assert solvers["head"] == "analytic(ridge=None)" and all(solvers[f"block {t}"].startswith("cma(") for t in (1, 2, 3))
     assert row["status"] == "ok" and parts_of(row)[-1]["stop"] == "done"
     plain = Cell("noprop-dt", "cma", 0, Budget(sample_forwards=40_000), SMALL, {"separable": True, "sigma0": 0.05})
     assert plain.cell_id != cell.cell_id

@@ -70,6 +70,18 @@ def test_checkpoints_give_the_assembled_networks_accuracy_against_its_total_cost
     assert len(whole) == 16 and [r["steps"] for r in marked] == [1, 2, 4, 8, 16]  # 1/128 .. 1/16 share step 1
 
 
+@pytest.mark.parametrize("init", ["fan-in", "per-input"])
+def test_parts_are_built_with_the_networks_projections_and_readout_draws(init):
+    network = PROBLEMS.create("noprop-dt", **SMALL, block="random-features", feature_init=init, readout_draws=2)
+    parts = [part.build() for part in network.parts({"head": ("linear_readout",)})]
+    for block, part in zip(network.blocks, parts):
+        assert torch.equal(block.r_z, part.part.r_z) and torch.equal(block.c, part.part.c)
+    assert all(p.readout_draws == 2 for p in parts)
+    other = PROBLEMS.create("noprop-dt", **SMALL, block="random-features",
+                            feature_init="per-input" if init == "fan-in" else "fan-in")
+    assert not torch.equal(other.blocks[0].c, network.blocks[0].c)
+
+
 def test_a_budget_for_the_whole_network_is_split_equally_or_by_size():
     budget = Budget(sample_forwards=1000, seconds=8.0, peak_memory_bytes=10**9)
     equal = split_budget(budget, [10, 30], "equal")

@@ -215,7 +215,7 @@ def test_float64_problems_see_the_same_noise():
     ("noprop-block", {"ridge": -1.0}, "ridge=-1.0 must be non-negative"),
     ("noprop-net", {"eta": 0}, "eta=0 must be positive"),
     ("noprop-net", {"dtype": "float16"}, "dtype 'float16' unknown"),
-    ("noprop-dt", {"feature_init": "orthogonal"}, "feature_init 'orthogonal' unknown; known: per-input, fan-in"),
+    ("noprop-dt", {"feature_init": "orthogonal"}, "feature_init 'orthogonal' unknown; known: fan-in, per-input"),
     ("noprop-net", {"colour": 1}, "has no setting 'colour'"),
     ("backprop-net", {"depth": 0}, "depth=0 must be a positive integer"),
     ("backprop-net", {"width": 2.5}, "width=2.5 must be a positive integer"),

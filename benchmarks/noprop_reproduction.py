@@ -19,6 +19,8 @@ import torch
 
 from optsuite.budget import Budget
 from optsuite.parts import PartsResult, plan, run_parts
+from optsuite.problems.noprop import READOUT_DRAWS
+from optsuite.problems.noprop_blocks import FEATURE_INITS
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 
@@ -44,7 +46,8 @@ def measure(args: argparse.Namespace, seed: int) -> dict[str, tuple[float, float
                                              time.perf_counter() - started)
     started = time.perf_counter()
     rf = train_parts({**net, "block": "random-features", "hidden": args.features, "ridge": args.ridge,
-                      "feature_seed": seed}, "analytic", {}, None, seed, args.jobs)
+                      "readout_draws": args.readout_draws, "feature_init": args.feature_init, "feature_seed": seed},
+                     "analytic", {}, None, seed, args.jobs)
     out["NoProp-DT random features, closed form"] = (rf.metrics["test_accuracy"], rf.spent["sample_forwards"],
                                                      time.perf_counter() - started)
     started = time.perf_counter()
@@ -63,7 +66,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="AdamW steps per NoProp part")
     parser.add_argument("--backprop-steps", type=int, default=2000)
     parser.add_argument("--features", type=int, default=2048, help="random features per block")
-    parser.add_argument("--ridge", type=float, default=1e-2)
+    parser.add_argument("--ridge", type=float, default=0.0, help="per sample, for the random-feature parts")
+    parser.add_argument("--readout-draws", type=int, default=READOUT_DRAWS, help="noise draws per training example")
+    parser.add_argument("--feature-init", choices=FEATURE_INITS, default=FEATURE_INITS[0])
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)

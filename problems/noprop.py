@@ -18,6 +18,7 @@ from .noprop_blocks import LearnedFeatureBlock, LinearHead, RandomFeatureBlock
 from .noprop_problem import NoPropProblem, cross_entropy, squared_error
 
 HEAD_LOSSES = ("cross-entropy", "squared")
+READOUT_DRAWS = 10  # noise draws of the training set in a closed-form readout (reports/analytic_defaults.md)
 
 
 def check_readout_settings(problem: NoPropProblem, ridge: float, readout_draws: int) -> None:
@@ -35,12 +36,14 @@ def penalty(params: torch.Tensor, ridge: float) -> torch.Tensor:
 class NoPropBlock(NoPropProblem):
     """NoProp-DT block t alone: (T/2) eta (SNR(t) - SNR(t-1)) E||u_hat_t(x, z_{t-1}) - u_y||^2 (+ ridge ||params||^2).
 
-    z_{t-1} ~ q(z_{t-1} | y) is drawn from the step's noise seed. Random-feature blocks
-    have a linear readout: the training set streamed ``readout_draws`` times with fixed
-    noise, whose least-squares solve is this loss's exact optimum on those draws.
+    z_{t-1} ~ q(z_{t-1} | y) is drawn from the step's noise seed. ``ridge`` is per sample: it
+    adds ridge ||params||^2 to the mean squared error, so a least-squares solve regularises
+    with ``ridge * n`` for n rows. Random-feature blocks have a linear readout: the training
+    set streamed ``readout_draws`` times with fixed noise, whose least-squares solve is this
+    loss's exact optimum on those draws.
     """
 
-    def __init__(self, t: int = 1, ridge: float = 0.0, readout_draws: int = 4, **settings) -> None:
+    def __init__(self, t: int = 1, ridge: float = 0.0, readout_draws: int = READOUT_DRAWS, **settings) -> None:
         self.check_settings(settings)
         super().__init__(**settings)
         check_readout_settings(self, ridge, readout_draws)
@@ -90,7 +93,8 @@ class NoPropHead(NoPropProblem):
     prediction is the argmax of the same logits either way.
     """
 
-    def __init__(self, loss: str = "cross-entropy", ridge: float = 0.0, readout_draws: int = 4, **settings) -> None:
+    def __init__(self, loss: str = "cross-entropy", ridge: float = 0.0, readout_draws: int = READOUT_DRAWS,
+                 **settings) -> None:
         self.check_settings(settings)
         super().__init__(**settings)
         check_readout_settings(self, ridge, readout_draws)

@@ -69,17 +69,33 @@ class MLPBlock(Layered):
         return torch.softmax(batched_linear(h, wo, bo), -1) @ embed
 
 
-class RandomFeatureBlock(Layered):
-    """relu([x; z] @ R + c) ``[.., F]`` with R, c fixed (seeded), then a trained Linear readout to ``d``.
+FEATURE_INITS = ("fan-in", "per-input")  # the first is the default
 
-    R's x rows are N(0, 1/n_in) and its z rows N(0, 1/d); c ~ N(0, 1).
+
+def random_projection(n_in: int, d: int, hidden: int, init: str, g: torch.Generator):
+    """(R_x ``[n_in, F]``, R_z ``[d, F]``, c ``[F]``) float32 drawn from ``g``.
+
+    ``fan-in``: R ~ N(0, 1/(n_in + d)) over the whole [x; z] input, c ~ U(-1, 1): every
+    input feature weighs alike, so z's d features weigh little beside n_in of x.
+    ``per-input``: R's x rows N(0, 1/n_in), its z rows N(0, 1/d), c ~ N(0, 1): x and z
+    weigh alike.
     """
+    if init == "fan-in":
+        r = torch.randn(n_in + d, hidden, generator=g) / math.sqrt(n_in + d)
+        return r[:n_in], r[n_in:], torch.rand(hidden, generator=g) * 2 - 1
+    if init == "per-input":
+        return (torch.randn(n_in, hidden, generator=g) / math.sqrt(n_in),
+                torch.randn(d, hidden, generator=g) / math.sqrt(d), torch.randn(hidden, generator=g))
+    raise UserError(f"unknown feature_init {init!r}; known: {', '.join(FEATURE_INITS)}")
+
+
+class RandomFeatureBlock(Layered):
+    """relu([x; z] @ R + c) ``[.., F]`` with R, c fixed (seeded, drawn by :func:`random_projection`), then a
+    trained Linear readout to ``d``."""
 
     def __init__(self, n_in: int, d: int, n_classes: int, hidden: int, seed: int, t: int,
-                 device: torch.device, dtype: torch.dtype) -> None:
-        g = generator(seed, t, "random-features")
-        fixed = (torch.randn(n_in, hidden, generator=g) / math.sqrt(n_in),
-                 torch.randn(d, hidden, generator=g) / math.sqrt(d), torch.randn(hidden, generator=g))
+                 device: torch.device, dtype: torch.dtype, init: str = FEATURE_INITS[0]) -> None:
+        fixed = random_projection(n_in, d, hidden, init, generator(seed, t, "random-features"))
         self.r_x, self.r_z, self.c = (v.to(device, dtype) for v in fixed)
         self.layers = [(hidden, d)]
         self.flops_per_sample = 2.0 * (n_in + d + d) * hidden
@@ -103,8 +119,8 @@ class LearnedFeatureBlock(Layered):
     """
 
     def __init__(self, n_in: int, d: int, n_classes: int, hidden: int, seed: int, t: int,
-                 device: torch.device, dtype: torch.dtype) -> None:
-        self.random = RandomFeatureBlock(n_in, d, n_classes, hidden, seed, t, device, dtype)
+                 device: torch.device, dtype: torch.dtype, init: str = FEATURE_INITS[0]) -> None:
+        self.random = RandomFeatureBlock(n_in, d, n_classes, hidden, seed, t, device, dtype, init)
         self.n_in, self.n_features = n_in, hidden
         self.layers = [(n_in + d, hidden), (hidden, d)]
         self.flops_per_sample = self.random.flops_per_sample
@@ -164,8 +180,9 @@ BLOCKS = ("mlp", "random-features", "learned-features", "cnn")
 
 def make_block(kind: str, n_in: int, d: int, n_classes: int, hidden: int, feature_seed: int, t: int,
                device: torch.device, dtype: torch.dtype, image: tuple[int, int, int] | None = None,
-               channels: int = 32):
-    """Block ``t`` of family ``kind``; random features are seeded by (``feature_seed``, t).
+               channels: int = 32, feature_init: str = FEATURE_INITS[0]):
+    """Block ``t`` of family ``kind``; random features are seeded by (``feature_seed``, t) and drawn as
+    ``feature_init`` says (:func:`random_projection`).
 
     ``image``: the input's ``(channels, height, width)``, which the cnn block needs, with
     ``channels`` in its first convolution.
@@ -177,7 +194,7 @@ def make_block(kind: str, n_in: int, d: int, n_classes: int, hidden: int, featur
     if kind == "mlp":
         return MLPBlock(n_in, d, n_classes, hidden)
     if kind == "random-features":
-        return RandomFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype)
+        return RandomFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype, feature_init)
     if kind == "learned-features":
-        return LearnedFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype)
+        return LearnedFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype, feature_init)
     raise UserError(f"unknown block family {kind!r}; known: {', '.join(BLOCKS)}")

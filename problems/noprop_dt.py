@@ -16,7 +16,7 @@ from optsuite.errors import UserError
 from optsuite.parts import SPLITS, Decomposable, Part
 from optsuite.registry import register_problem
 
-from .noprop import HEAD_LOSSES, check_readout_settings
+from .noprop import HEAD_LOSSES, READOUT_DRAWS, check_readout_settings
 from .noprop_net import NoPropNet
 
 HEAD_LOSS_CHOICES = ("auto", *HEAD_LOSSES)
@@ -32,7 +32,7 @@ class NoPropDT(Decomposable, NoPropNet):
     budget for the whole network is shared: "equal" (default) or "size" (by parameters).
     """
 
-    def __init__(self, ridge: float = 0.0, readout_draws: int = 4, head_loss: str = "auto",
+    def __init__(self, ridge: float = 0.0, readout_draws: int = READOUT_DRAWS, head_loss: str = "auto",
                  budget_split: str = "equal",
                  **settings) -> None:
         super().__init__(**settings)

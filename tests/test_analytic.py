@@ -33,3 +33,18 @@ def test_analytic_reaches_the_known_optimum_and_pays_one_pass():
 def test_problem_without_readout_is_refused_on_one_line():
     with pytest.raises(UserError, match="needs a problem with a linear readout; 'sphere' has none"):
         run(PROBLEMS.create("sphere"), OPTIMIZERS.create("analytic"))
+
+
+def test_its_ridge_overrides_the_problems_and_none_keeps_it():
+    solve = lambda problem_ridge, **hyper: run(PROBLEMS.create("least-squares", ridge=problem_ridge),
+                                               OPTIMIZERS.create("analytic", **hyper), Budget(steps=1)).best
+    own, problems = solve(0.0, ridge=0.5), solve(0.5)
+    assert torch.allclose(own, problems, atol=1e-6)
+    assert torch.allclose(solve(0.5, ridge=0), solve(0.0), atol=1e-6)
+    assert own.norm() < 0.9 * solve(0.0).norm()  # the ridge shrinks the solution
+
+
+@pytest.mark.parametrize("ridge", [-1.0, "much", True, float("nan")])
+def test_a_bad_ridge_is_refused_on_one_line(ridge):
+    with pytest.raises(UserError, match="analytic.*ridge=.* must be a non-negative number"):
+        OPTIMIZERS.create("analytic", ridge=ridge)

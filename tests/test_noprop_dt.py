@@ -70,6 +70,18 @@ def test_checkpoints_give_the_assembled_networks_accuracy_against_its_total_cost
     assert len(whole) == 16 and [r["steps"] for r in marked] == [1, 2, 4, 8, 16]  # 1/128 .. 1/16 share step 1
 
 
+@pytest.mark.parametrize("init", ["fan-in", "per-input"])
+def test_parts_are_built_with_the_networks_projections_and_readout_draws(init):
+    network = PROBLEMS.create("noprop-dt", **SMALL, block="random-features", feature_init=init, readout_draws=2)
+    parts = [part.build() for part in network.parts({"head": ("linear_readout",)})]
+    for block, part in zip(network.blocks, parts):
+        assert torch.equal(block.r_z, part.part.r_z) and torch.equal(block.c, part.part.c)
+    assert all(p.readout_draws == 2 for p in parts)
+    other = PROBLEMS.create("noprop-dt", **SMALL, block="random-features",
+                            feature_init="per-input" if init == "fan-in" else "fan-in")
+    assert not torch.equal(other.blocks[0].c, network.blocks[0].c)
+
+
 def test_a_budget_for_the_whole_network_is_split_equally_or_by_size():
     budget = Budget(sample_forwards=1000, seconds=8.0, peak_memory_bytes=10**9)
     equal = split_budget(budget, [10, 30], "equal")
@@ -88,7 +100,7 @@ def test_a_part_override_reaches_the_named_part_only():
     assert cell.label == "cma(separable=True,sigma0=0.05) + head: analytic"
     row, _ = result_rows(cell)
     solvers = {r["part"]: r["solver"] for r in parts_of(row)}
-    assert solvers["head"] == "analytic" and all(solvers[f"block {t}"].startswith("cma(") for t in (1, 2, 3))
+    assert solvers["head"] == "analytic(ridge=None)" and all(solvers[f"block {t}"].startswith("cma(") for t in (1, 2, 3))
     assert row["status"] == "ok" and parts_of(row)[-1]["stop"] == "done"
     plain = Cell("noprop-dt", "cma", 0, Budget(sample_forwards=40_000), SMALL, {"separable": True, "sigma0": 0.05})
     assert plain.cell_id != cell.cell_id

@@ -22,7 +22,7 @@ def principal_directions(problem):
 
 
 def learned_projection(problem, rule):
-    result = run(problem, OPTIMIZERS.create("hebbian", rule=rule, hebbian_steps=300), Budget(steps=300))
+    result = run(problem, OPTIMIZERS.create("hebbian", rule=rule, hebbian_steps=1000), Budget(steps=1000))
     assert result.status == "ok"
     return problem.feature_layer().projection(result.best).double()
 

@@ -58,14 +58,32 @@ def test_network_objective_is_the_sum_of_block_head_and_kl_terms(block):
     assert total == pytest.approx(local + kl, rel=1e-6)
 
 
-def test_learned_feature_block_starts_as_the_random_feature_block():
-    learned = PROBLEMS.create("noprop-block", block="learned-features", t=2, **{**SMALL, "hidden": 16})
-    fixed = PROBLEMS.create("noprop-block", block="random-features", t=2, **{**SMALL, "hidden": 16})
+@pytest.mark.parametrize("init", ["per-input", "fan-in"])
+def test_learned_feature_block_starts_as_the_random_feature_block(init):
+    settings = {**SMALL, "hidden": 16, "feature_init": init}
+    learned = PROBLEMS.create("noprop-block", block="learned-features", t=2, **settings)
+    fixed = PROBLEMS.create("noprop-block", block="random-features", t=2, **settings)
     draw = learned.draw(0, 0)
     a = learned.evaluate(learned.initial(1)[None], draw)
     assert torch.allclose(a, fixed.evaluate(fixed.initial(1)[None], draw), rtol=1e-5)
     assert learned.linear_readout() is None and learned.feature_layer() is not None
     assert fixed.feature_layer() is None
+
+
+def test_feature_inits_scale_x_and_z_rows_as_documented():
+    """per-input: x rows N(0, 1/n_in), z rows N(0, 1/d), c ~ N(0, 1); fan-in: N(0, 1/(n_in + d)) and U(-1, 1)."""
+    from optsuite.problems.noprop_blocks import random_projection
+
+    n_in, d, n = 64, 10, 4096
+    draw = lambda init: random_projection(n_in, d, n, init, torch.Generator().manual_seed(0))
+    r_x, r_z, c = draw("per-input")
+    assert r_x.std() * n_in**0.5 == pytest.approx(1, abs=0.02) and r_z.std() * d**0.5 == pytest.approx(1, abs=0.02)
+    assert c.std() == pytest.approx(1, abs=0.05) and c.abs().max() > 2
+    r_x, r_z, c = draw("fan-in")
+    assert torch.cat([r_x, r_z]).std() * (n_in + d) ** 0.5 == pytest.approx(1, abs=0.02)
+    assert r_z.std() / r_x.std() == pytest.approx(1, abs=0.05)
+    assert c.abs().max() <= 1 and c.min() < -0.99 and c.max() > 0.99
+    assert not torch.equal(draw("per-input")[1], draw("fan-in")[1])
 
 
 def test_learned_feature_block_with_a_shared_z_is_the_engines_mlp():
@@ -197,6 +215,7 @@ def test_float64_problems_see_the_same_noise():
     ("noprop-block", {"ridge": -1.0}, "ridge=-1.0 must be non-negative"),
     ("noprop-net", {"eta": 0}, "eta=0 must be positive"),
     ("noprop-net", {"dtype": "float16"}, "dtype 'float16' unknown"),
+    ("noprop-dt", {"feature_init": "orthogonal"}, "feature_init 'orthogonal' unknown; known: fan-in, per-input"),
     ("noprop-net", {"colour": 1}, "has no setting 'colour'"),
     ("backprop-net", {"depth": 0}, "depth=0 must be a positive integer"),
     ("backprop-net", {"width": 2.5}, "width=2.5 must be a positive integer"),

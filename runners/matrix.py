@@ -90,31 +90,32 @@ class Matrix:
         return [t for tuning in self.tunings for t in tuning.trials]
 
 
-def cell_line(cell: Cell, statuses: dict[str, str]) -> str:
+def cell_line(cell: Cell, status: str, cell_id: str | None = None) -> str:
     problem = config_key(cell.problem, cell.problem_args)
     budget = ",".join(f"{k}={v}" for k, v in cell.budget_limits.items()) or "default"
-    return f"{cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {statuses.get(cell.cell_id, '-')}"
+    return f"{cell_id or cell.cell_id}  {problem}  {cell.label}  seed={cell.seed}  budget={budget}  {status}"
 
 
 def listing(matrix: Matrix, stored) -> Iterable[str]:
     """Lines of ``--dry-run``: the tuning cells, then the evaluation cells, each with its stored status ("-" if not
-    run yet; ``stored``: the store's cell rows); the evaluations of a tuning whose trials are not all stored yet
-    are counted, not listed (their values are not picked yet)."""
+    run yet; ``stored``: the store's cell rows). The evaluations of a tuning whose trials are not all stored yet
+    have no id yet (their values are not picked): they are listed as waiting for their tuning."""
     statuses = dict(zip(stored["cell_id"], stored["status"])) if len(stored) else {}
     trials = matrix.trials()
-    evaluations, pending = list(matrix.cells), 0
+    evaluations, waiting = list(matrix.cells), []
     for tuning in matrix.tunings:
         picked = tuning.pick(stored)
         if picked is None:
-            pending += len(tuning.evaluations)
+            waiting += tuning.evaluations
         else:
             evaluations += tuning.evaluation_cells(picked)
     count = lambda cells: sum(c.cell_id in statuses for c in cells)
     if trials:
         yield f"tuning cells: {len(trials)}, {count(trials)} stored"
-        yield from (cell_line(c, statuses) for c in trials)
-    waiting = f" (+ {pending} to run once their tuning is done)" if pending else ""
-    yield f"matrix {matrix.name}: {len(evaluations)} cells{waiting}, {count(evaluations)} stored"
-    yield from (cell_line(c, statuses) for c in evaluations)
+        yield from (cell_line(c, statuses.get(c.cell_id, "-")) for c in trials)
+    after = f" (+ {len(waiting)} once their tuning is done)" if waiting else ""
+    yield f"matrix {matrix.name}: {len(evaluations)} cells{after}, {count(evaluations)} stored"
+    yield from (cell_line(c, statuses.get(c.cell_id, "-")) for c in evaluations)
+    yield from (cell_line(c, "waits for its tuning", "(after tuning)  ") for c in waiting)
     for line in matrix.skipped:
         yield f"skipped {line}"

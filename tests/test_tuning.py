@@ -45,8 +45,11 @@ def test_dry_run_lists_the_tuning_cells_apart_and_counts_the_evaluations_still_t
     assert lines[0] == "tuning cells: 6, 0 stored"
     trials = lines[1:7]
     assert all("seed=100" in l and "budget=evaluations=200" in l and "snes(sigma0=" in l for l in trials)
-    assert lines[7] == "matrix tuned: 5 cells (+ 5 to run once their tuning is done), 0 stored"
+    assert lines[7] == "matrix tuned: 5 cells (+ 5 once their tuning is done), 0 stored"
     assert all("montecarlo" in l for l in lines[8:13])
+    waiting = lines[13:18]
+    assert all(l.startswith("(after tuning)") and "snes(sigma0=tuned)" in l and l.endswith("waits for its tuning")
+               for l in waiting) and [l.split("seed=")[1][0] for l in waiting] == list("01234")
 
 
 def test_the_pick_has_the_lowest_median_final_train_loss_on_the_tuning_seeds(tuned):

@@ -36,6 +36,8 @@ class Optimizer:
     :data:`optsuite.capabilities.CAPABILITIES` such as ``("linear_readout",)``; a problem
     lacks one where its method returns None.
     ``default_budget``: what a run gets when the user names none.
+    ``batchable``: its runs may be batched with others (:mod:`optsuite.batch`): it evaluates every step
+    and draws only from its own generators, never from process-global random state.
     """
 
     name: ClassVar[str] = "optimizer"
@@ -43,6 +45,7 @@ class Optimizer:
     defaults: ClassVar[dict[str, Any]] = {}
     requires: ClassVar[tuple[str, ...]] = ()
     default_budget: ClassVar[Budget] = Budget(evaluations=5000)
+    batchable: ClassVar[bool] = False
 
     def __init__(self, **hyper: Any) -> None:
         unknown = sorted(set(hyper) - set(self.defaults))

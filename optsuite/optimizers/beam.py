@@ -35,6 +35,7 @@ class BeamSearch(Optimizer):
     """Beam search / genetic programming: mutate (and recombine) the beam, keep the best k of parents and children."""
 
     defaults = {"beam": 8, "children": 4, "sigma0": 0.3, "crossover": "none", "adapt": "success"}
+    batchable = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

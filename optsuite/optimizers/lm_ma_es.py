@@ -60,6 +60,7 @@ class LMMAES(Optimizer):
     """
 
     defaults = {"population": 0, "sigma0": 0.5, "memory": 0}
+    batchable = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

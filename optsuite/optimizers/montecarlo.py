@@ -32,6 +32,7 @@ class MonteCarlo(Optimizer):
     """
 
     defaults = {"mode": "local", "population": 16, "radius": 0.5, "shrink": 0.5, "patience": 5}
+    batchable = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

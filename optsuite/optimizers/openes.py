@@ -53,6 +53,7 @@ class OpenES(Optimizer):
 
     defaults = {"population": 0, "sigma0": 0.02, "lr": 0.01, "weight_decay": 0.005, "sigma_decay": 1.0,
                 "sigma_min": 0.0}
+    batchable = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

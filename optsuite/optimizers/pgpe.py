@@ -58,6 +58,7 @@ class PGPE(Optimizer):
 
     defaults = {"population": 0, "sigma0": 0.5, "center_lr": 0.0, "max_speed": 0.0, "momentum": 0.9,
                 "stdev_lr": 0.1, "stdev_max_change": 0.2}
+    batchable = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

@@ -78,7 +78,7 @@ class Restarts(Optimizer):
         self.inner_cls, self.mode = optimizer_cls, mode
         self.inner_hyper = optimizer_cls(**hyper).hyper  # validates now
         self.name, self.requires = optimizer_cls.name, optimizer_cls.requires
-        self.default_budget = optimizer_cls.default_budget
+        self.default_budget, self.batchable = optimizer_cls.default_budget, optimizer_cls.batchable
         self.hyper = {**self.inner_hyper, "restarts": mode}
 
     def supports(self, problem: Problem) -> str | None:

@@ -34,6 +34,7 @@ class SNES(Optimizer):
     """
 
     defaults = {"population": 0, "sigma0": 0.5, "mirrored": False, "lr_mean": 1.0, "lr_sigma": 0.0}
+    batchable = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

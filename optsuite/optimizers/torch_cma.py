@@ -73,6 +73,7 @@ class TorchCMA(Optimizer):
     """
 
     defaults = {"population": 0, "sigma0": 0.5, "separable": False, "eigen_interval": 0.0}
+    batchable = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

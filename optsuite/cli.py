@@ -4,6 +4,7 @@ Bad input exits with code 2 and one line naming the problem; no traceback.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -118,8 +119,8 @@ def run_command(
     runner = Backend(backend, jobs if jobs is not None else spec.run.jobs or 1, scheduler)
     limit = time_limit if time_limit is not None else spec.run.time_limit
     slots = gpu_slots if gpu_slots is not None else spec.run.gpu_slots or 1
-    if limit is not None and limit <= 0:
-        raise UserError(f"--time-limit {limit:g} must be positive")
+    if limit is not None and not (math.isfinite(limit) and limit > 0):
+        raise UserError(f"--time-limit {limit:g} must be a positive, finite number of seconds")
     if slots < 1:
         raise UserError(f"--gpu-slots {slots} must be at least 1")
     default_out = Path("results") / (spec.name if matrix else time.strftime("run-%Y%m%d-%H%M%S"))
@@ -138,6 +139,19 @@ def run_command(
     typer.echo(comparison(Results(cells, pd.DataFrame()), None)[0])
     if not quiet:
         typer.echo(f"results: {store.path}", err=True)
+
+
+def writable_folder(path: Path, what: str) -> None:
+    """Make the folder ``path`` (and its parents); a path that is a file, or a folder this process cannot
+    write, is a one-line UserError."""
+    from optsuite.runners.store import why_not_writable
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what} {path}: cannot make that folder ({why_not_writable(exc)})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path}: the folder is not writable")
 
 
 def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
@@ -165,6 +179,8 @@ def report_command(
     from optsuite.report.results import Results
 
     loaded = Results.load(results)
+    if out is not None:
+        writable_folder(out, "--out")
     text, chosen, rows = comparison(loaded, baseline)
     typer.echo(text)
     if out is not None:

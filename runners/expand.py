@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections import Counter
 from typing import Any
 
@@ -35,7 +36,18 @@ def known_settings(entry: Entry) -> dict[str, Any] | None:
     return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+def finite(value: Any) -> bool:
+    """Whether every number in ``value`` (a number, or a list or table of them) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple, dict)):
+        return all(map(finite, value.values() if isinstance(value, dict) else value))
+    return True
+
+
 def type_mistake(value: Any, default: Any) -> str | None:
+    if not finite(value):
+        return f"{value!r} is not a finite number"
     kind = type(default)
     if kind not in TYPE_NAMES:
         return None  # no default to go by (e.g. None): the constructor judges

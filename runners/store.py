@@ -43,6 +43,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def why_not_writable(exc: OSError) -> str:
+    """The reason a folder could not be made or written, for a one-line message."""
+    return "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+
+
 def part_name(number: int) -> str:
     return f"traces-{number:05d}.parquet"
 
@@ -157,8 +162,11 @@ class Store:
         """Take the writer's lock, verify every file and load the cells; one writer per store at a time."""
         if self._lock is not None:
             return self
-        self.path.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path / LOCK, "a")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock = open(self.path / LOCK, "a")
+        except OSError as exc:  # a file where the folder should be, or a folder this process cannot write
+            raise UserError(f"results store {self.path}: cannot write there ({why_not_writable(exc)})") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,0 +1,125 @@
+"""Bad input, first contact and killed processes: each defect found by trying the suite as a hostile or
+first-time user would, as a test that fails while the defect is there.
+
+Bad input exits with code 2 and one line per mistake; killed drivers and workers leave no process
+behind and lose no finished cell.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from optsuite.cli import main
+from optsuite.registry import OPTIMIZERS, PROBLEMS
+from optsuite.runners import execute
+from optsuite.runners.cell import Cell
+from optsuite.runners.sandbox import Job
+from optsuite.runners.store import Store
+
+from tiny_datasets import write_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+P = ["-p", "sphere(dim=10)", "-o", "gd", "-s", "1", "-b", "evaluations=2000"]
+
+
+def one_line_error(capsys, needle: str) -> str:
+    """The error printed on stderr: one line, no traceback, containing ``needle``."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert needle in err, err
+    return err
+
+
+def write(folder: Path, text: str, name: str = "matrix.toml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# -- bad input: exit 2 and one line -----------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_time_limit_must_be_a_positive_finite_number(value, tmp_path, capsys):
+    assert main(["run", *P, "--time-limit", value, "--out", str(tmp_path / "s"), "-q"]) == 2
+    one_line_error(capsys, f"--time-limit {value}")
+    spec = write(tmp_path, f"[run]\ntime_limit = {value}\n[[problems]]\nname = \"sphere\"\n[[optimizers]]\nname = \"gd\"\n")
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    one_line_error(capsys, "run.time_limit")
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_cell_runs(tmp_path, capsys):
+    blocker = tmp_path / "some_file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "store"):
+        assert main(["run", *P, "--out", str(out), "-q"]) == 2
+        one_line_error(capsys, "a file is in the way")
+    store = tmp_path / "store"
+    assert main(["run", *P, "--out", str(store), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(store), "--out", str(blocker)]) == 2
+    one_line_error(capsys, "--out")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_out_is_refused(tmp_path, capsys):
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    assert main(["run", *P, "--out", str(folder), "-q"]) == 2
+    one_line_error(capsys, "cannot write there")
+
+
+@pytest.mark.parametrize("code,needle", [("import sys\nsys.exit(3)\n", "called sys.exit(3)"),
+                                         ("raise KeyError('x')\n", "KeyError")])
+def test_an_import_that_exits_or_raises_is_one_line_naming_the_file(code, needle, tmp_path, capsys):
+    (tmp_path / "bad.py").write_text(code)
+    spec = write(tmp_path, 'imports = ["bad.py"]\n[[problems]]\nname = "sphere"\n[[optimizers]]\nname = "gd"\n')
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    one_line_error(capsys, f"{tmp_path / 'bad.py'} failed to import ({needle}")
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_matrix_name_must_be_one_plain_folder_name(name, tmp_path, capsys):
+    spec = write(tmp_path, f'name = "{name}"\n[[problems]]\nname = "sphere"\n[[optimizers]]\nname = "gd"\n')
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    one_line_error(capsys, "name:")
+
+
+def test_non_finite_numbers_are_refused_at_validation_with_their_place(tmp_path, capsys):
+    spec = write(tmp_path, """
+        [[problems]]
+        name = "noprop-block"
+        settings = { T = 2, ridge = inf }
+        [[optimizers]]
+        name = "gd"
+        hyper = { lr = nan }
+        grid = { momentum = [0.0, -inf] }
+        """)
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(f"{spec}: ")[1].split(":")[0] for line in err] == [
+        "problems[0].settings.ridge", "optimizers[0].hyper.lr", "optimizers[0].grid.momentum[1]"]
+    assert all("is not a finite number" in line for line in err)
+
+
+def test_the_readme_says_that_imports_run_code_also_under_dry_run():
+    readme = (ROOT / "README.md").read_text()
+    note = next(p for p in readme.split("\n- ") if p.startswith("`imports`"))
+    assert "arbitrary code" in note and "--dry-run" in note
+
+
+def test_data_root_is_refused_where_the_dataset_reads_none_and_names_ignore_case(tmp_path, capsys):
+    assert main(["run", "-p", f"least-squares(data_root={tmp_path})", "-o", "gd", "--dry-run"]) == 2
+    one_line_error(capsys, "dataset 'digits' reads no data_root")
+    write_mnist(tmp_path / "mnist")
+    problem = PROBLEMS.create("least-squares", dataset="MNIST", data_root=str(tmp_path / "mnist"))
+    assert problem.data.name == "mnist" and problem.n_train == 30
+    assert main(["run", "-p", "least-squares(dataset=mnst)", "-o", "gd", "--dry-run"]) == 2
+    one_line_error(capsys, "(did you mean 'mnist'?)")

@@ -18,6 +18,8 @@ from .errors import UserError
 from .budget import Budget
 from .problem import Draw, Problem
 
+POPULATION_COPIES = 2  # tensors of a population's size that a generation holds at least: it and its noise
+
 
 @dataclass(frozen=True)
 class StepInfo:
@@ -61,6 +63,23 @@ class Optimizer:
     def best(self) -> torch.Tensor:
         """The parameters ``[dim]`` the optimizer would return now."""
         raise NotImplementedError
+
+    def population(self, dim: int) -> int:
+        """Candidates per ``problem.evaluate`` call on a problem of ``dim`` parameters (1: one point at a time)."""
+        return 1
+
+    def memory_mistake(self, problem: Problem) -> str | None:
+        """Why one generation cannot fit on ``problem``'s device: its population ``[P, dim]`` and the noise it
+        is drawn from (:data:`POPULATION_COPIES` such tensors) against the memory free there; None if it fits."""
+        from .engine import available_memory
+
+        size = self.population(problem.dim)
+        need = POPULATION_COPIES * size * problem.dim * torch.empty((), dtype=problem.dtype).element_size()
+        free = available_memory(problem.device)
+        if need <= free:
+            return None
+        return (f"optimizer {self.name!r}: a population of {size:,} x {problem.dim:,} parameters needs at least "
+                f"{need / 1e9:.3g} GB, more than the {free / 1e9:.3g} GB free on {problem.device}")
 
     @classmethod
     def supports(cls, problem: Problem) -> str | None:

@@ -86,21 +86,42 @@ def plan(problem: Decomposable, name: str, hyper: dict[str, Any],
     return out
 
 
+def solver_pairs(problem: Problem, name: str, hyper: dict[str, Any],
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[tuple[str | None, Problem, Optimizer]]:
+    """What would train ``problem``: (part label, part problem, solver) for each part of a decomposable problem
+    (:func:`plan`), else ``(None, problem, name(**hyper))``. A solver that cannot run its problem, or part
+    ``overrides`` on a problem that has no parts, is a one-line UserError."""
+    if isinstance(problem, Decomposable):
+        return [(part.label, built, solver) for part, built, solver in plan(problem, name, hyper, overrides)]
+    if overrides:
+        raise UserError(f"part overrides ({', '.join(sorted(overrides))}) need a problem trained part by part; "
+                        f"{problem.name!r} is not")
+    optimizer = OPTIMIZERS.create(name, **hyper)
+    reason = optimizer.supports(problem)
+    if reason:
+        raise UserError(reason)
+    return [(None, problem, optimizer)]
+
+
 def unsupported(problem: Problem, name: str, hyper: dict[str, Any],
                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> str | None:
-    """Why ``name(**hyper)``, with part ``overrides``, cannot train ``problem`` (one line); None if it can.
+    """Why ``name(**hyper)``, with part ``overrides``, cannot train ``problem`` (one line); None if it can
+    (see :func:`solver_pairs`)."""
+    try:
+        solver_pairs(problem, name, hyper, overrides)
+    except UserError as exc:
+        return str(exc)
+    return None
 
-    A decomposable problem is judged part by part (:func:`plan`); part overrides on any other problem
-    are refused."""
-    if isinstance(problem, Decomposable):
-        try:
-            plan(problem, name, hyper, overrides)
-        except UserError as exc:
-            return str(exc)
-        return None
-    if overrides:
-        return f"part overrides ({', '.join(sorted(overrides))}) need a problem trained part by part; {problem.name!r} is not"
-    return OPTIMIZERS.get(name).supports(problem)
+
+def memory_mistake(pairs: Sequence[tuple[str | None, Problem, Optimizer]]) -> str | None:
+    """Of :func:`solver_pairs`, the first whose generation cannot fit in memory
+    (:meth:`~optsuite.optimizer.Optimizer.memory_mistake`), named by its part; None if all fit."""
+    for label, problem, solver in pairs:
+        mistake = solver.memory_mistake(problem)
+        if mistake:
+            return f"{label}: {mistake}" if label else mistake
+    return None
 
 
 def split_budget(budget: Budget, sizes: Sequence[int], how: str = "equal") -> list[Budget]:

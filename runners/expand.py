@@ -92,16 +92,23 @@ def validation_settings(entry: Entry, settings: dict[str, Any], m: Mistakes, loc
 
 
 def judge(name: str, args: dict[str, Any], where: str, optimizers: list[tuple[str, Entry, dict[str, Any]]],
-          m: Mistakes) -> dict[str, str | None] | None:
-    """Build the problem once; -> optimizer point -> why it cannot run there (None: it can)."""
-    from optsuite.parts import unsupported
+          m: Mistakes) -> dict[str, tuple[str | None, str | None]] | None:
+    """Build the problem once; -> optimizer point -> (why it cannot run there, why a generation would not
+    fit in memory), None where it can."""
+    from optsuite.parts import memory_mistake, solver_pairs
 
     try:
         problem = PROBLEMS.create(name, **args)
     except UserError as exc:
         m.add(where, str(exc))
         return None
-    return {opt_where: unsupported(problem, entry.name, hyper, entry.parts) for opt_where, entry, hyper in optimizers}
+    verdicts = {}
+    for opt_where, entry, hyper in optimizers:
+        try:
+            verdicts[opt_where] = (None, memory_mistake(solver_pairs(problem, entry.name, hyper, entry.parts)))
+        except UserError as exc:
+            verdicts[opt_where] = (str(exc), None)
+    return verdicts
 
 
 def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip: bool,
@@ -121,7 +128,7 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
                 built.append((where, entry, hyper))
             except UserError as exc:
                 m.add(where, str(exc))
-    verdicts: dict[str, dict[str, str | None] | None] = {}
+    verdicts: dict[str, dict[str, tuple[str | None, str | None]] | None] = {}
     owner = {where: entry for where, entry, _ in built}
     for entry in problems:
         names = {o.name for o in optimizers}
@@ -135,10 +142,12 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
             key = json.dumps([entry.name, args], sort_keys=True, default=str)
             if key not in verdicts:
                 verdicts[key] = judge(entry.name, args, where, built, m)
-            for opt_where, reason in (verdicts[key] or {}).items():
+            for opt_where, (reason, too_big) in (verdicts[key] or {}).items():
                 if not entry.allows(owner[opt_where]):
                     continue
-                if reason and skip:
+                if too_big:
+                    m.add(f"{where} x {opt_where}", too_big)
+                elif reason and skip:
                     unsupported.add((where, opt_where))
                 elif reason:
                     m.add(f"{where} x {opt_where}", reason)

@@ -115,6 +115,15 @@ def test_the_readme_says_that_imports_run_code_also_under_dry_run():
     assert "arbitrary code" in note and "--dry-run" in note
 
 
+def test_a_population_too_large_for_memory_is_refused_before_running(tmp_path, capsys):
+    out = tmp_path / "store"
+    assert main(["run", "-p", "sphere(dim=10)", "-o", "montecarlo(population=1000000000)", "--out", str(out), "-q"]) == 2
+    one_line_error(capsys, "a population of 1,000,000,000 x 10 parameters needs at least 160 GB")
+    assert not out.exists()
+    assert main(["noprop", "-o", "beam(beam=100000000)", "--set", "T=2", "--out", str(out), "-q"]) == 2
+    one_line_error(capsys, "block 1: optimizer 'beam': a population of")
+
+
 def test_data_root_is_refused_where_the_dataset_reads_none_and_names_ignore_case(tmp_path, capsys):
     assert main(["run", "-p", f"least-squares(data_root={tmp_path})", "-o", "gd", "--dry-run"]) == 2
     one_line_error(capsys, "dataset 'digits' reads no data_root")

@@ -48,6 +48,10 @@ class BeamSearch(Optimizer):
         if h["adapt"] not in ADAPTATIONS:
             raise UserError(f"beam: adapt {h['adapt']!r} unknown; known: {', '.join(ADAPTATIONS)}")
 
+    def population(self, dim: int) -> int:
+        """Parents and children, evaluated together."""
+        return self.hyper["beam"] * (1 + self.hyper["children"])
+
     def init(self, problem, seed: int) -> None:
         k = self.hyper["beam"]
         self.device, self.dtype = problem.device, problem.dtype

@@ -43,6 +43,9 @@ class MonteCarlo(Optimizer):
         if h["radius"] <= 0 or not 0 < h["shrink"] < 1 or h["patience"] < 1:
             raise UserError("montecarlo: need radius > 0, 0 < shrink < 1, patience >= 1")
 
+    def population(self, dim: int) -> int:
+        return self.hyper["population"]
+
     def init(self, problem, seed: int) -> None:
         self.seed = seed
         self.x = problem.initial(seed).clone()

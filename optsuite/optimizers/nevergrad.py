@@ -68,6 +68,9 @@ class Nevergrad(Optimizer):
         if self.sequential and h["population"] > 1:
             raise UserError(f"{self.name} is sequential: population must be 0 or 1, not {h['population']}")
 
+    def population(self, dim: int) -> int:
+        return 1 if self.sequential else population_size(dim, self.hyper["population"])
+
     def init(self, problem, seed: int) -> None:
         import nevergrad as ng
 

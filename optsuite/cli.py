@@ -4,34 +4,57 @@ Bad input exits with code 2 and one line naming the problem; no traceback.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
 import time
 import traceback
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from typer._click import exceptions as click_errors  # typer vendors its own click
 
-from .errors import UserError
+from .capabilities import CAPABILITIES
+from .errors import UserError, did_you_mean
 from .keys import parse_pairs
-from .registry import OPTIMIZERS, PROBLEMS
+from .registry import OPTIMIZERS, PROBLEMS, first_line
 
 DEFAULT_BASELINE = "gd"  # the paired tests' baseline where the store has it and none is named
 DEFAULT_REFERENCES = ("analytic", "gd")  # whose final train loss sets the loss targets: exact, then gd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Compare optimizers on NoProp and whole-network losses.")
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Compare optimizers on NoProp and whole-network losses.")
+
+
+def show_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"optsuite {installed_version('optsuite')}")
+        raise typer.Exit()
+
+
+VERSION = typer.Option(False, "--version", callback=show_version, is_eager=True, help="print the version and exit")
+
+
+@app.callback()
+def main_options(version: bool = VERSION) -> None:
+    pass
 
 
 @app.command("list")
-def list_command(what: str = typer.Argument("all", help="optimizers, problems or all")) -> None:
-    """Show the registered optimizers and problems, one line each."""
+def list_command(
+    what: str = typer.Argument("all", help="optimizers, problems, all, or a registered name: its settings"),
+    version: bool = VERSION,
+) -> None:
+    """Show the registered optimizers and problems, one line each; with a NAME, its settings."""
     registries = {"optimizers": OPTIMIZERS, "problems": PROBLEMS}
     if what not in (*registries, "all"):
-        raise UserError(f"cannot list {what!r}; choose optimizers, problems or all")
+        for line in entry_lines(what):
+            typer.echo(line)
+        return
     for name, registry in registries.items():
         if what in (name, "all"):
             typer.echo(f"{name}:")
@@ -39,6 +62,27 @@ def list_command(what: str = typer.Argument("all", help="optimizers, problems or
             width = max(len(n) for n, _ in rows)
             for n, desc in rows:
                 typer.echo(f"  {n.ljust(width)}  {desc}")
+
+
+def entry_lines(name: str) -> list[str]:
+    """``optsuite list NAME``: what ``name`` is, then each hyperparameter or setting with its default and meaning."""
+    registry = next((r for r in (OPTIMIZERS, PROBLEMS) if r.knows(name)), None)
+    if registry is None:
+        known = ["optimizers", "problems", "all", *OPTIMIZERS.names(), *PROBLEMS.names()]
+        raise UserError(f"cannot list {name!r}{did_you_mean(name, known)}; choose optimizers, problems, all "
+                        "or a registered name (optsuite list)")
+    cls = registry.get(name)
+    lines = [f"{name} ({registry.kind}): {first_line(cls)}"]
+    if registry.kind == "optimizer":
+        budget = ",".join(f"{k}={v:g}" for k, v in cls.default_budget.as_dict().items())
+        needs = [CAPABILITIES[c] for c in cls.requires]
+        lines.append(f"default budget: {budget}" + (f"; needs a problem with {' and '.join(needs)}" if needs else ""))
+    rows = [(key, "-" if default is inspect.Parameter.empty else repr(default), meaning)
+            for key, default, meaning in registry.settings(name)]
+    lines.append(("hyperparameters" if registry.kind == "optimizer" else "settings") + (":" if rows else ": none"))
+    widths = [max((len(r[i]) for r in rows), default=0) for i in (0, 1)]
+    lines += [f"  {key.ljust(widths[0])}  {default.ljust(widths[1])}  {meaning}".rstrip() for key, default, meaning in rows]
+    return lines
 
 
 @app.command("noprop")
@@ -50,6 +94,7 @@ def noprop_command(
     jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
     out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/noprop-TIME)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    version: bool = VERSION,
 ) -> None:
     """Train a NoProp-DT network part by part (T blocks and the head), print its accuracy and total cost.
 
@@ -95,6 +140,7 @@ def run_command(
     rerun_stale: bool = typer.Option(False, "--rerun-stale", help="run stored cells made by other code again"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (for CI)"),
+    version: bool = VERSION,
 ) -> None:
     """Run a benchmark matrix (a spec file, or -p/-o/-s/-b flags), store the results, print the comparison table.
 
@@ -173,6 +219,7 @@ def report_command(
     out: Optional[Path] = typer.Option(None, "--out", help="write tables (md, csv, tex, html) and figures here"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help=f"optimizer label for paired tests (default {DEFAULT_BASELINE} where the store has it)"),
     reference: list[str] = typer.Option([], "--reference", help=f"optimizer whose best final train loss sets the loss targets; repeatable, first present wins (default {' then '.join(DEFAULT_REFERENCES)})"),
+    version: bool = VERSION,
 ) -> None:
     """Print the comparison table of a results store; with --out, write the full report."""
     from optsuite.report import builder
@@ -199,6 +246,7 @@ def bench_command(
     repeats: Optional[int] = typer.Option(None, "--repeats", help="timed samples per median"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)"),
     kernel: str = typer.Option("auto", "--kernel", help="auto (fused on CUDA where it applies), bmm or fused"),
+    version: bool = VERSION,
 ) -> None:
     """Population evaluation speed against a loop and vmap, and the optimizers' own step time."""
     from optsuite.benchmarks.population_eval import benchmark

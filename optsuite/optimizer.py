@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 
 from .capabilities import CAPABILITIES
-from .errors import UserError
+from .errors import UserError, did_you_mean
 from .budget import Budget
 from .problem import Draw, Problem
 
@@ -38,11 +38,14 @@ class Optimizer:
     :data:`optsuite.capabilities.CAPABILITIES` such as ``("linear_readout",)``; a problem
     lacks one where its method returns None.
     ``default_budget``: what a run gets when the user names none.
+    ``hyper_help``: hyperparameter name -> one line of its meaning (``optsuite list NAME``); a subclass's
+    table adds to its bases'.
     """
 
     name: ClassVar[str] = "optimizer"
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    hyper_help: ClassVar[dict[str, str]] = {}
     requires: ClassVar[tuple[str, ...]] = ()
     default_budget: ClassVar[Budget] = Budget(evaluations=5000)
 
@@ -50,7 +53,8 @@ class Optimizer:
         unknown = sorted(set(hyper) - set(self.defaults))
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
-            raise UserError(f"optimizer {self.name!r} has no hyperparameter {unknown[0]!r}; known: {known}")
+            raise UserError(f"optimizer {self.name!r} has no hyperparameter {unknown[0]!r}"
+                            f"{did_you_mean(unknown[0], self.defaults)}; known: {known}")
         self.hyper = {k: _coerce(self.name, k, v, self.defaults[k]) for k, v in hyper.items()}
         self.hyper = {**self.defaults, **self.hyper}
 

@@ -57,7 +57,9 @@ class Problem:
       ``batch_size``: minibatch size of a step (None: the full training set);
       ``flops_per_sample``: FLOPs of one sample-forward;
       ``device``, ``dtype``: where and in what precision parameters live;
-      ``network``: a whole classifier network (reports give networks their own table).
+      ``network``: a whole classifier network (reports give networks their own table);
+      ``settings_help``: constructor setting -> one line of its meaning (``optsuite list NAME``); a
+      subclass's table adds to its bases'.
     """
 
     name: str = "problem"
@@ -69,6 +71,7 @@ class Problem:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     network: bool = False
+    settings_help: dict[str, str] = {"device": "cpu, cuda or cuda:N: where the parameters and data live"}
 
     def check_device(self, device: str) -> torch.device:
         """``device`` as a torch device; an unknown or unavailable one is a one-line UserError."""

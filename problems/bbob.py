@@ -31,6 +31,8 @@ class BBOB(Problem):
     """BBOB noiseless function (COCO, cocoex): loss f - f_opt, float64, dims 2..40, any instance."""
 
     dtype = torch.float64
+    settings_help = {"function": "the bbob function, 1..24", "dim": f"number of parameters, 2..{MAX_DIM}",
+                     "instance": "the function's instance (its shift and rotation), from 1"}
 
     def __init__(self, function: int = 1, dim: int = 5, instance: int = 1, device: str = "cpu") -> None:
         self.function = _check("function", function, 1, 24)

@@ -18,6 +18,8 @@ from .noprop_blocks import LearnedFeatureBlock, LinearHead, RandomFeatureBlock
 from .noprop_problem import NoPropProblem, cross_entropy, squared_error
 
 HEAD_LOSSES = ("cross-entropy", "squared")
+READOUT_HELP = {"ridge": "ridge penalty on the part's parameters",
+                "readout_draws": "passes over the training set, each with its own noise, of a linear readout"}
 
 
 def check_readout_settings(problem: NoPropProblem, ridge: float, readout_draws: int) -> None:
@@ -39,6 +41,8 @@ class NoPropBlock(NoPropProblem):
     have a linear readout: the training set streamed ``readout_draws`` times with fixed
     noise, whose least-squares solve is this loss's exact optimum on those draws.
     """
+
+    settings_help = {"t": "which block, 1..T", **READOUT_HELP}
 
     def __init__(self, t: int = 1, ridge: float = 0.0, readout_draws: int = 4, **settings) -> None:
         self.check_settings(settings)
@@ -89,6 +93,8 @@ class NoPropHead(NoPropProblem):
     linear readout, so the whole NoProp pipeline can run without a gradient; the
     prediction is the argmax of the same logits either way.
     """
+
+    settings_help = {"loss": "cross-entropy or squared (to one-hot labels: a closed form)", **READOUT_HELP}
 
     def __init__(self, loss: str = "cross-entropy", ridge: float = 0.0, readout_draws: int = 4, **settings) -> None:
         self.check_settings(settings)

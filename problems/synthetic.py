@@ -18,6 +18,7 @@ from optsuite.registry import register_problem
 class Synthetic(Problem):
     dtype = torch.float64
     init_scale = 1.0  # the standard start: N(0, init_scale^2 I)
+    settings_help = {"dim": "number of parameters"}
 
     def __init__(self, dim: int = 10, device: str = "cpu") -> None:
         if not isinstance(dim, int) or dim < 1:

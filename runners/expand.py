@@ -7,7 +7,6 @@ then the grids expand into cells and duplicates are refused.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import math
 from collections import Counter
@@ -15,8 +14,8 @@ from typing import Any
 
 from optsuite.budget import Budget
 from optsuite.device import resolve_device
-from optsuite.errors import UserError
-from optsuite.registry import OPTIMIZERS, PROBLEMS
+from optsuite.errors import UserError, did_you_mean
+from optsuite.registry import OPTIMIZERS, PROBLEMS, accepted_settings
 
 from .cell import Cell
 from .matrix import Entry, Matrix, Mistakes
@@ -25,15 +24,11 @@ TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: 
 
 
 def known_settings(entry: Entry) -> dict[str, Any] | None:
-    """Setting name -> default (whose type the value must have); None when any name goes."""
+    """Setting name -> default (whose type the value must have); None when any name goes. A problem's
+    are its constructor's, up the class chain (:func:`~optsuite.registry.accepted_settings`)."""
     registry = PROBLEMS if entry.kind == "problem" else OPTIMIZERS
     cls = registry.get(entry.name)
-    if entry.kind == "optimizer":
-        return dict(cls.defaults)
-    params = inspect.signature(cls).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return dict(cls.defaults) if entry.kind == "optimizer" else accepted_settings(cls)
 
 
 def finite(value: Any) -> bool:
@@ -67,7 +62,8 @@ def check_entry(entry: Entry, m: Mistakes) -> None:
     noun = "setting" if entry.kind == "problem" else "hyperparameter"
     for key in [*entry.fixed, *entry.grid]:
         if known is not None and key not in known:
-            m.add(entry.at[key], f"{entry.kind} {entry.name!r} has no {noun} {key!r}; known: {', '.join(known) or 'none'}")
+            m.add(entry.at[key], f"{entry.kind} {entry.name!r} has no {noun} {key!r}{did_you_mean(key, known)}; "
+                                 f"known: {', '.join(known) or 'none'}")
             continue
         values = [(entry.at[key], entry.fixed[key])] if key in entry.fixed else \
             [(f"{entry.at[key]}[{i}]", v) for i, v in enumerate(entry.grid[key])]

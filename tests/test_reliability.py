@@ -132,3 +132,55 @@ def test_data_root_is_refused_where_the_dataset_reads_none_and_names_ignore_case
     assert problem.data.name == "mnist" and problem.n_train == 30
     assert main(["run", "-p", "least-squares(dataset=mnst)", "-o", "gd", "--dry-run"]) == 2
     one_line_error(capsys, "(did you mean 'mnist'?)")
+
+
+# -- first contact ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [[], ["run"], ["list"], ["report"], ["noprop"], ["bench"]])
+def test_help_and_version_on_every_command(command, capsys):
+    from importlib.metadata import version
+
+    assert main([*command, "-h"]) == 0
+    assert "Usage: optsuite" in capsys.readouterr().out
+    assert main([*command, "--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"optsuite {version('optsuite')}"
+
+
+def test_list_name_shows_each_setting_with_its_default_and_meaning(capsys):
+    assert main(["list", "snes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in lines if line.startswith("  ")}
+    assert set(rows) == set(OPTIMIZERS.get("snes").defaults)
+    assert rows["sigma0"][0] == "0.5" and "step size" in rows["sigma0"][1]
+    assert main(["list", "noprop-block"]) == 0
+    rows = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert {"t", "ridge", "readout_draws", "hidden", "dataset", "device"} <= rows
+    assert main(["list", "snez"]) == 2
+    one_line_error(capsys, "(did you mean 'snes'?)")
+
+
+@pytest.mark.parametrize("name", [n for n in PROBLEMS.names() if ":" not in n])
+def test_every_problem_setting_has_a_meaning(name):
+    missing = [key for key, _, meaning in PROBLEMS.settings(name) if not meaning]
+    assert not missing, f"{name}: settings without a line in settings_help: {missing}"
+
+
+def test_validation_reports_an_unknown_setting_with_the_other_mistakes_and_close_names(tmp_path, capsys):
+    spec = write(tmp_path, """
+        [[problems]]
+        name = "noprop-block"
+        settings = { hiden = 16, T = "three" }
+        [[optimizers]]
+        name = "snez"
+        """)
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3
+    hiden = next(line for line in err if ".hiden:" in line)
+    assert "(did you mean 'hidden'?)" in hiden and all(f" {k}," in hiden for k in ("t", "ridge", "readout_draws"))
+    assert any(".T: expected an integer" in line for line in err)
+    assert any("unknown optimizer 'snez' (did you mean 'snes'?)" in line for line in err)
+
+
+def test_a_list_value_reaches_validation_as_a_list(capsys):
+    assert main(["run", "-p", "sphere", "-o", "beam(sigma0=[0.1,0.2])", "--dry-run"]) == 2
+    one_line_error(capsys, "-o beam(sigma0=[0.1,0.2]): sigma0: expected a number, got [0.1, 0.2]")

@@ -35,6 +35,10 @@ class BeamSearch(Optimizer):
     """Beam search / genetic programming: mutate (and recombine) the beam, keep the best k of parents and children."""
 
     defaults = {"beam": 8, "children": 4, "sigma0": 0.3, "crossover": "none", "adapt": "success"}
+    hyper_help = {"beam": "members kept after each step", "children": "children each member makes per step",
+                  "sigma0": "initial mutation step size of every member",
+                  "crossover": "none, uniform (each coordinate from either parent) or blend (BLX-0.5)",
+                  "adapt": "step sizes: success (1/5th success rule) or self (self-adaptive)"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

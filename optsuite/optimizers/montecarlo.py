@@ -32,6 +32,11 @@ class MonteCarlo(Optimizer):
     """
 
     defaults = {"mode": "local", "population": 16, "radius": 0.5, "shrink": 0.5, "patience": 5}
+    hyper_help = {"mode": "local (Gaussian around the best) or global (fresh initial draws)",
+                  "population": "points per step, the incumbent included",
+                  "radius": "local mode: initial standard deviation of the steps",
+                  "shrink": "local mode: radius multiplier after patience steps without improvement",
+                  "patience": "local mode: steps without improvement before the radius shrinks"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

@@ -58,6 +58,10 @@ class Nevergrad(Optimizer):
 
     ng_name = ""
     defaults = {"population": 0, "sigma0": 1.0, "bound": 0.0, "ng_budget": 1_000_000}
+    hyper_help = {"population": "nevergrad's num_workers (0: 1 if sequential, else 4 + floor(3 ln n))",
+                  "sigma0": "the parametrization's mutation scale",
+                  "bound": "bound every coordinate to [-bound, bound] (0: unbounded)",
+                  "ng_budget": "evaluations nevergrad is told it has (some choose their strategy from it)"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

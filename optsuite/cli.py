@@ -94,6 +94,7 @@ def noprop_command(
     jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
     out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/noprop-TIME)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    add: bool = typer.Option(False, "--add", help="write into a store that holds other cells too"),
     version: bool = VERSION,
 ) -> None:
     """Train a NoProp-DT network part by part (T blocks and the head), print its accuracy and total cost.
@@ -113,7 +114,8 @@ def noprop_command(
     spec = from_flags([problem], [optimizer], seeds, budget)
     store = Store(out or Path("results") / time.strftime("noprop-%Y%m%d-%H%M%S"))
     try:
-        cells = resume(spec.cells, store, Job(part_jobs=jobs), Backend("loky", 1), mode="quiet" if quiet else "auto")
+        cells = resume(spec.cells, store, Job(part_jobs=jobs), Backend("loky", 1), mode="quiet" if quiet else "auto",
+                       add=add)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished seeds are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None
@@ -140,6 +142,7 @@ def run_command(
     rerun_stale: bool = typer.Option(False, "--rerun-stale", help="run stored cells made by other code again"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (for CI)"),
+    add: bool = typer.Option(False, "--add", help="write into a store that holds another matrix's cells too"),
     version: bool = VERSION,
 ) -> None:
     """Run a benchmark matrix (a spec file, or -p/-o/-s/-b flags), store the results, print the comparison table.
@@ -149,7 +152,7 @@ def run_command(
     import pandas as pd
 
     from optsuite.report.results import Results
-    from optsuite.runners.execute import Backend, resume
+    from optsuite.runners.execute import Backend, foreign, resume
     from optsuite.runners.sandbox import Job
     from optsuite.runners.matrix import listing
     from optsuite.runners.spec import from_flags, load_matrix
@@ -172,13 +175,16 @@ def run_command(
     default_out = Path("results") / (spec.name if matrix else time.strftime("run-%Y%m%d-%H%M%S"))
     store = Store(out or default_out)
     if dry_run:
-        stored = store.cells()
+        stored = store.verified_cells()
         statuses = dict(zip(stored["cell_id"], stored["status"])) if len(stored) else {}
         typer.echo("\n".join(listing(spec, statuses)))
+        if foreign(spec.cells, stored):
+            typer.echo(f"the store holds {foreign(spec.cells, stored)} cells that are not in this matrix: running it "
+                       "needs --add")
         return
     mode = "quiet" if quiet else "auto"
     try:
-        cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode, rerun_stale)
+        cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode, rerun_stale, add)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None

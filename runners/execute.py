@@ -96,15 +96,26 @@ def dispatch(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: 
                 results.close()
 
 
+def foreign(cells: list[Cell], stored: pd.DataFrame) -> int:
+    """How many of the ``stored`` cells are not among ``cells``: another matrix's (or this one's before an edit)."""
+    return len(set(stored["cell_id"]) - {cell.cell_id for cell in cells}) if len(stored) else 0
+
+
 def resume(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool = False,
-           mode: str = "auto", rerun_stale: bool = False) -> pd.DataFrame:
+           mode: str = "auto", rerun_stale: bool = False, add: bool = False) -> pd.DataFrame:
     """Run the cells not yet in ``store`` (with ``retry``, also those that failed or timed out; with
     ``rerun_stale``, also those made by other code); -> the stored rows of all ``cells``.
 
     Stored cells made by other code than this (``code_hash``) are kept unless ``rerun_stale``,
-    with a warning either way.
+    with a warning either way. A store holding cells that are not among ``cells`` is refused unless
+    ``add``: a matrix is written into another's store only when asked.
     """
     with store:
+        others = foreign(cells, store.cells())
+        if others and not add:
+            raise UserError(f"results store {store.path} holds {others} cells that are not in this matrix (another "
+                            f"matrix's, or this one's before an edit); --add writes this matrix beside them, or choose "
+                            f"another --out")
         finished = store.finished_ids(retry)
         current = store.finished_ids(retry, code=code_hash())
         stale = sum(cell.cell_id in finished - current for cell in cells)

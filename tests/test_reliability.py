@@ -115,6 +115,35 @@ def test_the_readme_says_that_imports_run_code_also_under_dry_run():
     assert "arbitrary code" in note and "--dry-run" in note
 
 
+def test_dry_run_and_resume_agree_on_a_damaged_trace_part(tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main(["run", *P, "--out", str(store), "-q"]) == 0
+    part = next(store.glob("traces-*.parquet"))
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(data)
+    capsys.readouterr()
+    assert main(["run", *P, "--out", str(store), "--dry-run"]) == 2
+    refused = one_line_error(capsys, part.name)
+    assert main(["run", *P, "--out", str(store), "-q"]) == 2
+    assert one_line_error(capsys, part.name) == refused
+
+
+def test_another_matrix_is_written_into_a_store_only_with_add(tmp_path, capsys):
+    store = tmp_path / "store"
+    first = ["run", "-p", "sphere(dim=3)", "-o", "gd", "-s", "1", "-b", "steps=3", "--out", str(store), "-q"]
+    second = [a.replace("dim=3", "dim=4") for a in first]
+    assert main(first) == 0
+    capsys.readouterr()
+    assert main(second) == 2
+    one_line_error(capsys, "1 cells that are not in this matrix")
+    assert main([*second[:-1], "--dry-run"]) == 0
+    assert "running it needs --add" in capsys.readouterr().out
+    assert main(first) == 0  # the same matrix again resumes
+    assert main([*second, "--add"]) == 0
+    assert len(Store(store).cells()) == 2
+
+
 def test_a_population_too_large_for_memory_is_refused_before_running(tmp_path, capsys):
     out = tmp_path / "store"
     assert main(["run", "-p", "sphere(dim=10)", "-o", "montecarlo(population=1000000000)", "--out", str(out), "-q"]) == 2

@@ -7,7 +7,9 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from importlib.metadata import version as installed_version
@@ -261,9 +263,15 @@ def bench_command(
         typer.echo(line)
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a run as Ctrl-C does: finished cells flushed to the store, workers ended."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit code 2 for bad input."""
     command = typer.main.get_command(app)
+    terminate = signal.signal(signal.SIGTERM, interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         code = command.main(args=argv, prog_name="optsuite", standalone_mode=False)
     except UserError as exc:
@@ -285,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"internal error: {type(exc).__name__}: {exc} (set OPTSUITE_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
     return code if isinstance(code, int) else 0  # typer.Exit(code) comes back as a return value
 
 

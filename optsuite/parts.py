@@ -11,6 +11,7 @@ trained part by part compares with networks trained whole at equal total cost.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -20,6 +21,7 @@ from .budget import COUNTED, UNITS, Budget
 from .errors import UserError
 from .keys import config_key
 from .optimizer import Optimizer
+from .parent import watch_parent
 from .problem import Problem
 from .registry import OPTIMIZERS, PROBLEMS
 from .run import Checkpoint, RunResult, run, warm_up
@@ -204,9 +206,9 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     budgets = (split_budget(budget, sizes, problem.budget_split) if budget else [s.default_budget for _, _, s in planned])
     share = None if time_limit is None else time_limit * min(jobs, len(planned)) / len(planned)
     capped = [b.capped(share) for b in budgets]
-    if jobs > 1:
-        results = Parallel(n_jobs=jobs)(delayed(run_part)(part, solver, b, seed, checkpoints)
-                                        for (part, _, solver), b in zip(planned, capped))
+    if jobs > 1:  # loky processes that end with this one, however it dies
+        pool = Parallel(n_jobs=jobs, initializer=watch_parent, initargs=(os.getpid(),))
+        results = pool(delayed(run_part)(part, solver, b, seed, checkpoints) for (part, _, solver), b in zip(planned, capped))
     else:
         results = [run(built, solver, b, seed, checkpoints) for (_, built, solver), b in zip(planned, capped)]
     records, failure = [], None

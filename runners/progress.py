@@ -59,6 +59,14 @@ class Display:
                 self._bar.console.print(describe(row), markup=False, highlight=False)
             self._bar.update(self._task, completed=self.done, **self._fields())
 
+    def warn(self, text: str) -> None:
+        """One line of news about the run (a worker that died), above the live bar, else on stderr (also when
+        quiet: it is no progress)."""
+        if self._bar is not None:
+            self._bar.console.print(f"warning: {text}", markup=False, highlight=False)
+        else:
+            print(f"warning: {text}", file=sys.stderr, flush=True)
+
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()

@@ -5,7 +5,8 @@ keeps one sandbox: a Python process, started once, that imports torch and the
 registries and then runs cells one at a time sent over a pipe. A cell that overruns
 its hard limit, or takes its process down (a segfault, an out-of-memory kill), costs
 only the sandbox: the worker kills it, records the cell as "timeout" or "failed" and
-starts a fresh sandbox for the next cell, so the worker pool is never disturbed.
+starts a fresh sandbox for the next cell, so the worker pool is never disturbed. A
+sandbox ends itself soon after its worker dies (:func:`optsuite.parent.watch_parent`).
 
 Two limits guard a cell with ``time_limit`` seconds: the run itself stops at the first
 step boundary past ``time_limit`` (status "timeout", trace and metrics kept), and the
@@ -19,12 +20,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from optsuite.errors import one_line
+from optsuite.parent import watch_parent
 
 from .cell import Cell, lost_row, result_rows
 from .gpu import gpu_slot
@@ -67,7 +68,7 @@ class Sandbox:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "optsuite.runners.sandbox", str(task_r), str(result_w)],
+            [sys.executable, "-m", "optsuite.runners.sandbox", str(task_r), str(result_w), str(os.getpid())],
             pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL)
         os.close(task_r)
         os.close(result_w)
@@ -127,13 +128,6 @@ def in_sandbox(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any
 
 
 # -- the child's side ------------------------------------------------------------------
-def exit_with_parent(parent: int) -> None:
-    """End this process when the worker that started it is gone (its pipe may never close)."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
-
-
 def serve(tasks: Connection, results: Connection) -> None:
     import torch
 
@@ -161,5 +155,8 @@ def serve(tasks: Connection, results: Connection) -> None:
 if __name__ == "__main__":
     os.dup2(2, 1)  # stray prints go to stderr; results travel only through the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and ends its workers
-    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    watch_parent(int(sys.argv[3]))
+    try:
+        serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    except BrokenPipeError:  # the worker died while this sandbox started or ran a cell
+        os._exit(1)

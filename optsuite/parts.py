@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -182,23 +182,31 @@ def summed(spends: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
-def run_part(part: Part, solver: Optimizer, budget: Budget, seed: int, checkpoints: Sequence[float]) -> RunResult:
-    """One part's run, its problem built here (in a worker process, where parts run in parallel, its
+def run_part(index: int, part: Part, solver: Optimizer, budget: Budget, seed: int,
+             checkpoints: Sequence[float]) -> tuple[int, RunResult]:
+    """Part ``index``'s run, its problem built here (in a worker process, where parts run in parallel, its
     one-time costs paid before the clock starts)."""
     warm_up()
-    return run(part.build(), solver, budget, seed, checkpoints)
+    return index, run(part.build(), solver, budget, seed, checkpoints)
+
+
+def part_news(label: str, result: RunResult, done: int, total: int) -> str:
+    """``"block 2 done (2 of 4 parts): ok, train_loss 0.0123, 1.5 s"``: a line of progress."""
+    loss = result.metrics.get("train_loss")
+    fit = f", train_loss {loss:.4g}" if loss is not None else f" ({result.error})" if result.error else ""
+    return f"{label} done ({done} of {total} parts): {result.status}{fit}, {result.spent.get('seconds', 0):.1f} s"
 
 
 def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimizer]], budget: Budget | None,
               seed: int, jobs: int = 1, time_limit: float | None = None,
-              checkpoints: Sequence[float] = CHECKPOINTS) -> PartsResult:
+              checkpoints: Sequence[float] = CHECKPOINTS, news: Callable[[str], None] | None = None) -> PartsResult:
     """Train every part of ``problem`` with its solver (:func:`plan`) and assemble them.
 
     ``budget``: for the whole problem, split over the parts by ``problem.budget_split`` (None: each solver's
     default budget). ``jobs`` > 1 trains that many parts at once (joblib processes). ``time_limit``: seconds
     for the whole problem; each part may take its share (``time_limit * jobs / parts``), and a part stopped
     by it makes the result "timeout". Every part runs with ``seed``, so each sees the draws it would see
-    trained alone.
+    trained alone. ``news`` hears a line (:func:`part_news`) as each part finishes.
     """
     from joblib import Parallel, delayed
 
@@ -206,11 +214,17 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     budgets = (split_budget(budget, sizes, problem.budget_split) if budget else [s.default_budget for _, _, s in planned])
     share = None if time_limit is None else time_limit * min(jobs, len(planned)) / len(planned)
     capped = [b.capped(share) for b in budgets]
+    runs = [(i, part, built, solver, b) for i, ((part, built, solver), b) in enumerate(zip(planned, capped))]
     if jobs > 1:  # loky processes that end with this one, however it dies
-        pool = Parallel(n_jobs=jobs, initializer=watch_parent, initargs=(os.getpid(),))
-        results = pool(delayed(run_part)(part, solver, b, seed, checkpoints) for (part, _, solver), b in zip(planned, capped))
+        pool = Parallel(n_jobs=jobs, return_as="generator_unordered", initializer=watch_parent, initargs=(os.getpid(),))
+        finished = pool(delayed(run_part)(i, part, solver, b, seed, checkpoints) for i, part, _, solver, b in runs)
     else:
-        results = [run(built, solver, b, seed, checkpoints) for (_, built, solver), b in zip(planned, capped)]
+        finished = ((i, run(built, solver, b, seed, checkpoints)) for i, _, built, solver, b in runs)
+    results: list[RunResult] = [None] * len(planned)  # filled in the order parts finish
+    for done, (i, result) in enumerate(finished, 1):
+        results[i] = result
+        if news is not None:
+            news(part_news(planned[i][0].label, result, done, len(planned)))
     records, failure = [], None
     for (part, built, solver), own, used, result in zip(planned, budgets, capped, results):
         status = result.status

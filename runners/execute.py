@@ -28,7 +28,7 @@ from optsuite.parent import watch_parent
 from .cell import Cell, code_hash, lost_row
 from .flush import Flusher
 from .progress import Display
-from .sandbox import Job, in_sandbox
+from .sandbox import Job, in_sandbox, listening
 from .store import Store
 
 BACKENDS = ("loky", "dask")
@@ -175,14 +175,16 @@ def dispatch(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: 
     never raised.
 
     Torch runs single-threaded in each sandbox when cells run in parallel; a loky worker trains the parts
-    of a problem trained part by part in parallel where it has cores to itself.
+    of a problem trained part by part in parallel where it has cores to itself. Where the driver runs the
+    cells itself (one loky worker), the display shows each part as it finishes.
     """
     with cell_runner(backend) as (runner, workers):
         if workers > 1 or backend.name == "dask":
             job = replace(job, threads=1)
         if backend.name == "loky" and not job.part_jobs:
             job = replace(job, part_jobs=max(1, (os.cpu_count() or 1) // workers))
-        with Flusher(store, flush_seconds) as flusher, Display(len(cells), workers, mode) as display:
+        with Flusher(store, flush_seconds) as flusher, Display(len(cells), workers, mode) as display, \
+                listening(display.part if backend.name == "loky" and workers == 1 else None):
             for row, trace in runner(cells, job, display.warn):
                 flusher.add(row, trace)
                 display.finished(row)

@@ -2,11 +2,13 @@
 
 Each worker (a loky process, a Dask worker thread, or the driver itself at ``-j 1``)
 keeps one sandbox: a Python process, started once, that imports torch and the
-registries and then runs cells one at a time sent over a pipe. A cell that overruns
-its hard limit, or takes its process down (a segfault, an out-of-memory kill), costs
-only the sandbox: the worker kills it, records the cell as "timeout" or "failed" and
-starts a fresh sandbox for the next cell, so the worker pool is never disturbed. A
-sandbox ends itself soon after its worker dies (:func:`optsuite.parent.watch_parent`).
+registries and then runs cells one at a time sent over a pipe (sending back a line of
+news as each part of a cell trained part by part finishes, then the cell's rows). A
+cell that overruns its hard limit, or takes its process down (a segfault, an
+out-of-memory kill), costs only the sandbox: the worker kills it, records the cell as
+"timeout" or "failed" and starts a fresh sandbox for the next cell, so the worker pool
+is never disturbed. A sandbox ends itself soon after its worker dies
+(:func:`optsuite.parent.watch_parent`).
 
 Two limits guard a cell with ``time_limit`` seconds: the run itself stops at the first
 step boundary past ``time_limit`` (status "timeout", trace and metrics kept), and the
@@ -20,9 +22,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from optsuite.errors import one_line
 from optsuite.parent import watch_parent
@@ -90,12 +94,19 @@ class Sandbox:
         return self.process.poll() is None
 
     def submit(self, cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Send ``cell`` to the child and wait for its rows, at most the hard limit."""
+        """Send ``cell`` to the child and wait for its rows, at most the hard limit; the child's news of parts
+        finished on the way goes to the process's listener (:func:`listening`)."""
         limit = None if job.time_limit is None else hard_limit(job.time_limit)
+        deadline = None if limit is None else time.monotonic() + limit
         try:
             self.tasks.send((cell, job))
-            if self.results.poll(limit):  # also true when the process died: recv raises
-                return self.results.recv()
+            # poll is also true when the process died: recv raises
+            while self.results.poll(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                kind, message = self.results.recv()
+                if kind == "rows":
+                    return message
+                if _listener is not None:
+                    _listener(cell, message)
         except (EOFError, OSError):
             code = self.process.wait()
             self.close()
@@ -113,6 +124,20 @@ class Sandbox:
 
 
 _local = threading.local()
+_listener: Callable[[Cell, str], None] | None = None  # who hears the news of a cell's parts (see listening)
+
+
+@contextmanager
+def listening(listener: Callable[[Cell, str], None] | None) -> Iterator[None]:
+    """Within the block, ``listener(cell, line)`` hears each part that finishes in a sandbox this process
+    drives: the driver's display, where the driver runs its cells itself (one loky worker). Other workers'
+    sandboxes keep their news to themselves."""
+    global _listener
+    before, _listener = _listener, listener
+    try:
+        yield
+    finally:
+        _listener = before
 
 
 def in_sandbox(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -147,9 +172,10 @@ def serve(tasks: Connection, results: Connection) -> None:
         try:
             load_plugins(job.plugins)
         except Exception as exc:
-            results.send((lost_row(cell, "failed", str(exc), job.time_limit), []))
+            results.send(("rows", (lost_row(cell, "failed", str(exc), job.time_limit), [])))
             continue
-        results.send(result_rows(cell, job.time_limit, max(1, job.part_jobs)))
+        news = lambda line: results.send(("news", line))
+        results.send(("rows", result_rows(cell, job.time_limit, max(1, job.part_jobs), news)))
 
 
 if __name__ == "__main__":

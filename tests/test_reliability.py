@@ -215,6 +215,16 @@ def test_a_list_value_reaches_validation_as_a_list(capsys):
     one_line_error(capsys, "-o beam(sigma0=[0.1,0.2]): sigma0: expected a number, got [0.1, 0.2]")
 
 
+def test_noprop_shows_each_part_as_it_finishes_and_prints_train_accuracy_and_wall_seconds(tmp_path, capsys):
+    assert main(["noprop", "--set", "T=2", "--set", "hidden=8", "-b", "steps=30", "--out", str(tmp_path / "s")]) == 0
+    captured = capsys.readouterr()
+    news = [line.strip() for line in captured.err.splitlines() if " done (" in line]
+    assert [n.split(": ", 1)[1].split(" done")[0] for n in news] == ["block 1", "block 2", "head"]
+    assert news[-1].split(": ", 1)[1].startswith("head done (3 of 3 parts): ok, train_loss ")
+    seed = next(line for line in captured.out.splitlines() if line.startswith("seed 0: ok"))
+    assert "train_accuracy " in seed and re.search(r"seconds [\d.]+ \(parts summed\), [\d.]+ wall", seed)
+
+
 # -- processes: killed drivers and workers ------------------------------------------------------------------
 # a sphere that sleeps 25 ms a step (cells of half a second at 20 steps) and reports its sandbox's parent
 PLUGIN = '''

@@ -225,6 +225,40 @@ def test_noprop_shows_each_part_as_it_finishes_and_prints_train_accuracy_and_wal
     assert "train_accuracy " in seed and re.search(r"seconds [\d.]+ \(parts summed\), [\d.]+ wall", seed)
 
 
+def test_bbob_ert_shows_failed_runs_as_failures_not_misses():
+    from optsuite.benchmarks.bbob_ert import format_ert
+
+    hit = {"hits": [100.0], "spent": 100.0, "status": "ok"}
+    miss = {"hits": [float("inf")], "spent": 500.0, "status": "ok"}
+    failed = {"hits": [float("inf")], "spent": 3.0, "status": "failed"}
+    assert format_ert([miss, miss], 0) == "-"
+    assert format_ert([failed, failed], 0) == "failed"
+    assert format_ert([hit, failed], 0) == "100 [1 failed]"
+    assert format_ert([hit, miss, failed], 0) == "600 (1/2) [1 failed]"
+
+
+def test_reports_and_benchmarks_name_no_folder_of_one_machine():
+    machine = re.compile(r"(?<![\w.~$])/(?:work|tmp|root|home|Users|mnt|private|var/folders)/")
+    files = [ROOT / "README.md", *(p for p in (ROOT / "reports").rglob("*") if p.suffix in (".md", ".txt", ".html")),
+             *(ROOT / "benchmarks").iterdir()]
+    found = [f"{p.relative_to(ROOT)}:{i}" for p in files if p.is_file()
+             for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if machine.search(line)]
+    assert not found, found
+
+
+def test_the_torch_pin_says_what_it_fixes_and_setup_can_take_the_cpu_build():
+    constraints = (ROOT / "constraints.txt").read_text()
+    assert "https://download.pytorch.org/whl/cpu" in constraints and re.search(r"^torch==\S+$", constraints, re.M)
+    index = "https://download.pytorch.org/whl/cpu"
+    planned = subprocess.run(["make", "-n", "-B", "setup", f"TORCH_INDEX={index}"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+    torch_first = next(i for i, line in enumerate(planned) if f"--index-url {index} torch" in line)
+    assert "-c constraints.txt" in planned[torch_first]
+    assert torch_first < next(i for i, line in enumerate(planned) if "-e '.[dev]'" in line)
+    plain = subprocess.run(["make", "-n", "-B", "setup"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "--index-url" not in plain
+
+
 # -- processes: killed drivers and workers ------------------------------------------------------------------
 # a sphere that sleeps 25 ms a step (cells of half a second at 20 steps) and reports its sandbox's parent
 PLUGIN = '''

@@ -88,27 +88,30 @@ def cell_runner(backend: Backend) -> Iterator[tuple[Runner, int]]:
     """A function that runs cells on the backend's workers and yields each one's records as it finishes
     (``runner(cells, job, warn)``, ``warn`` taking one line of news), and the number of workers."""
     if backend.name == "loky":  # a worker ends with the driver (watch_parent), whatever killed the driver
-        parallel = Parallel(n_jobs=backend.jobs, backend="loky", initializer=watch_parent, initargs=(os.getpid(),),
-                            batch_size=1, return_as="generator_unordered")
-        yield partial(loky_results, parallel, backend.jobs), backend.jobs
+        pool = partial(Parallel, n_jobs=backend.jobs, backend="loky", initializer=watch_parent,
+                       initargs=(os.getpid(),), batch_size=1, return_as="generator_unordered")
+        yield partial(loky_results, pool, backend.jobs), backend.jobs
         return
     with dask_client(backend) as client:
         yield partial(dask_results, client), max(1, sum(client.nthreads().values()))
 
 
-def loky_results(parallel: Parallel, workers: int, cells: list[Cell], job: Job, warn: Callable[[str], None]) -> Records:
-    """The cells through joblib (loky processes; the driver itself at one worker). A worker process that dies
-    (killed, out of memory) breaks loky's pool: the cells not yet returned run again in a fresh pool, and a
-    cell that was in flight at :data:`RETRIES` + 1 such deaths is recorded as failed. Cells are sent in order,
-    so those in flight are the first ``workers`` not yet returned."""
-    pending, deaths = list(cells), Counter()
+def loky_results(pool: Callable[[], Parallel], workers: int, cells: list[Cell], job: Job,
+                 warn: Callable[[str], None]) -> Records:
+    """The cells through joblib (loky processes; the driver itself at one worker), each cell's records once.
+
+    A worker process that dies (killed, out of memory) breaks loky's pool: the cells not yet returned run
+    again in a fresh ``pool()``, and a cell that was in flight at :data:`RETRIES` + 1 such deaths is recorded
+    as failed. Cells are sent in order, so those in flight are the first ``workers`` not yet returned. A
+    result that arrives for a cell already returned (a broken pool's late one) is dropped."""
+    pending, deaths, returned = list(cells), Counter(), set()
     while pending:
-        returned = set()
-        results = parallel(delayed(in_sandbox)(cell, job) for cell in pending)
+        results = pool()(delayed(in_sandbox)(cell, job) for cell in pending)
         try:
             for row, trace in results:
-                returned.add(row["cell_id"])
-                yield row, trace
+                if row["cell_id"] not in returned:
+                    returned.add(row["cell_id"])
+                    yield row, trace
             return
         except BrokenProcessPool as exc:
             pending = [cell for cell in pending if cell.cell_id not in returned]

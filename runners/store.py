@@ -225,9 +225,11 @@ class Store:
 
     def append(self, rows: list[dict[str, Any]], traces: list[dict[str, Any]]) -> None:
         """Add cell rows, and their trace rows as a new part; a cell already stored is replaced, never
-        duplicated, and the rows of its earlier attempt are no longer read back."""
+        duplicated (nor is one given twice: its last row is kept), and the rows of its earlier attempt are
+        no longer read back."""
         if not rows:
             return
+        rows = list({r["cell_id"]: r for r in rows}.values())
         self.open()
         kept = self._cells
         if len(kept):

@@ -427,11 +427,34 @@ def test_a_cell_whose_worker_dies_twice_is_recorded_as_failed_and_the_rest_go_on
         return results()
 
     warnings = []
-    rows = [row for row, _ in execute.loky_results(parallel, 1, cells, Job(), warnings.append)]
+    rows = [row for row, _ in execute.loky_results(lambda: parallel, 1, cells, Job(), warnings.append)]
     assert calls == [4, 4, 3]
     assert [r["status"] for r in rows] == ["failed", "ok", "ok", "ok"]
     assert rows[0]["cell_id"] == cells[0].cell_id and "died 2 times" in rows[0]["error"]
     assert len(warnings) == 2 and "exit codes {SIGKILL(-9)}" in warnings[0]
+
+
+def test_a_late_result_of_a_broken_pool_is_not_stored_twice(tmp_path):
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    cells = [Cell("sphere", "gd", seed, None) for seed in range(3)]
+    row = lambda cell, attempt: ({"cell_id": cell.cell_id, "status": "ok", "attempt": attempt}, [])
+    rounds = iter([[row(cells[0], 1), TerminatedWorkerError("worker died")],
+                   [row(cells[0], 1), row(cells[1], 2), row(cells[0], 2), row(cells[2], 2)]])
+
+    def pool():
+        def results(tasks):  # the second pool delivers the first's late result for cell 0, then its own
+            for item in next(rounds):
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        return results
+
+    rows = [r for r, _ in execute.loky_results(pool, 2, cells, Job(), lambda line: None)]
+    assert [(r["cell_id"], r["attempt"]) for r in rows] == [(c.cell_id, a) for c, a in zip(cells, (1, 2, 2))]
+    store = Store(tmp_path / "store")
+    store.append([dict(rows[0], attempt=1), dict(rows[0], attempt=2)], [])
+    assert list(store.cells()["attempt"]) == [2]
 
 
 def test_a_local_dask_cluster_serves_no_dashboard():

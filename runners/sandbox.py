@@ -35,6 +35,7 @@ from .cell import Cell, lost_row, result_rows
 from .gpu import gpu_slot
 
 START_SECONDS = 300.0  # a fresh sandbox must import its modules within this
+EXIT_GRACE_SECONDS = 5.0  # an idle sandbox's time to end by itself when its worker exits
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class Sandbox:
         os.close(result_w)
         self.tasks = Connection(task_w, readable=False)
         self.results = Connection(result_r, writable=False)
-        atexit.register(self.close)
+        self.busy = False
+        atexit.register(self.close, EXIT_GRACE_SECONDS)
         try:
             started = self.results.poll(START_SECONDS)
             if started:
@@ -98,12 +100,14 @@ class Sandbox:
         finished on the way goes to the process's listener (:func:`listening`)."""
         limit = None if job.time_limit is None else hard_limit(job.time_limit)
         deadline = None if limit is None else time.monotonic() + limit
+        self.busy = True  # until the rows arrive: an interrupted wait leaves a cell running
         try:
             self.tasks.send((cell, job))
             # poll is also true when the process died: recv raises
             while self.results.poll(None if deadline is None else max(0.0, deadline - time.monotonic())):
                 kind, message = self.results.recv()
                 if kind == "rows":
+                    self.busy = False
                     return message
                 if _listener is not None:
                     _listener(cell, message)
@@ -114,13 +118,20 @@ class Sandbox:
         self.close()
         return lost_row(cell, "timeout", f"killed at the hard limit of {limit:g} s", job.time_limit), []
 
-    def close(self) -> None:
-        if self.alive():
-            self.process.kill()
-        self.process.wait()
+    def close(self, grace: float = 0.0) -> None:
+        """End the child: killed at once (a cell overran, took it down or is still running), or, idle, first
+        given ``grace`` seconds to exit by itself once its task pipe closes (at the worker's exit, so that it
+        ends its own processes)."""
         for conn in (self.tasks, self.results):
             if not conn.closed:
                 conn.close()
+        try:
+            self.process.wait(0.0 if self.busy else grace)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
 
 
 _local = threading.local()

@@ -215,12 +215,13 @@ def test_a_list_value_reaches_validation_as_a_list(capsys):
     one_line_error(capsys, "-o beam(sigma0=[0.1,0.2]): sigma0: expected a number, got [0.1, 0.2]")
 
 
-def test_noprop_shows_each_part_as_it_finishes_and_prints_train_accuracy_and_wall_seconds(tmp_path, capsys):
-    assert main(["noprop", "--set", "T=2", "--set", "hidden=8", "-b", "steps=30", "--out", str(tmp_path / "s")]) == 0
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_noprop_shows_each_part_as_it_finishes_and_prints_train_accuracy_and_wall_seconds(jobs, tmp_path, capsys):
+    assert main(["noprop", "--set", "T=2", "--set", "hidden=8", "-b", "steps=30", "-j", jobs, "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     news = [line.strip() for line in captured.err.splitlines() if " done (" in line]
-    assert [n.split(": ", 1)[1].split(" done")[0] for n in news] == ["block 1", "block 2", "head"]
-    assert news[-1].split(": ", 1)[1].startswith("head done (3 of 3 parts): ok, train_loss ")
+    assert sorted(n.split(": ", 1)[1].split(" done")[0] for n in news) == ["block 1", "block 2", "head"]
+    assert [n.split(" done (")[1].split(" of")[0] for n in news] == ["1", "2", "3"]
     seed = next(line for line in captured.out.splitlines() if line.startswith("seed 0: ok"))
     assert "train_accuracy " in seed and re.search(r"seconds [\d.]+ \(parts summed\), [\d.]+ wall", seed)
 
@@ -388,6 +389,12 @@ def test_a_killed_driver_leaves_no_process_behind_and_sigterm_flushes(how, tmp_p
             assert stored(store) >= finished > 0
     finally:
         end(driver)
+
+
+def test_at_exit_an_idle_sandbox_ends_its_own_processes_and_leaks_nothing(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "optsuite.cli", "noprop", "--set", "T=2", "--set", "hidden=8", "-b",
+                           "steps=30", "-j", "2", "--out", str(tmp_path), "-q"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "leaked" not in done.stderr, done.stderr
 
 
 def test_a_killed_loky_worker_costs_a_retry_not_the_matrix(tmp_path, sleepy):

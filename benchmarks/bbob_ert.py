@@ -5,8 +5,10 @@
 One run per instance (seed = instance), no restarts; a run stops at the final target
 1e-8, at its budget of ``--budget-per-dim * dim`` evaluations, or when the optimizer
 stops itself. ERT = evaluations of all runs (up to the hit, else all spent) / runs
-that hit; "-" when none did; "(k/n)" counts hits when not all runs hit. Evaluations
-count whole generations.
+that hit; "-" when none did; "(k/n)" counts hits when not all runs hit. A run that
+failed is not a miss: it is left out, "[k failed]" counts such runs and "failed" marks
+a cell where every run did; each failure is listed with its error. Evaluations count
+whole generations.
 """
 from __future__ import annotations
 
@@ -57,15 +59,20 @@ def job(label: str, function: int, dim: int, instance: int, budget: int) -> tupl
 
 
 def format_ert(runs: list[dict], k: int) -> str:
-    """ERT of target ``k`` over ``runs`` with the hit count where not all hit; "n/a" without runs."""
+    """ERT of target ``k`` over the runs that finished (status ok), with the hit count where not all hit;
+    a run that failed (an error, a NaN) is no miss: it is left out and counted, "failed" when every run
+    did; "n/a" without runs."""
     if not runs:
         return "n/a"
-    hits = [r["hits"][k] for r in runs]
-    ert = expected_running_time(hits, [r["spent"] for r in runs])
-    if math.isinf(ert):
-        return "-"
+    finished = [r for r in runs if r["status"] == "ok"]
+    failed = f"{len(runs) - len(finished)} failed" if len(finished) < len(runs) else ""
+    if not finished:
+        return "failed"
+    hits = [r["hits"][k] for r in finished]
+    ert = expected_running_time(hits, [r["spent"] for r in finished])
     successes = sum(math.isfinite(h) for h in hits)
-    return f"{ert:.3g}" + ("" if successes == len(runs) else f" ({successes}/{len(runs)})")
+    text = "-" if math.isinf(ert) else f"{ert:.3g}" + ("" if successes == len(finished) else f" ({successes}/{len(finished)})")
+    return f"{text} [{failed}]" if failed else text
 
 
 def table(cells: list[dict], labels: list[str], functions: list[int], dims: list[int]) -> list[str]:
@@ -100,13 +107,15 @@ def main() -> None:
     keys = [(l, f, d, i) for d in args.dims for f in args.functions for l in labels
             for i in range(1, args.instances + 1) if d <= MAX_DIM.get(l, d)]
     outcomes = Parallel(n_jobs=args.jobs)(delayed(run_named_to_targets)(*job(*k, budgets[k[2]] * k[2])) for k in keys)
-    cells = [{"label": l, "function": f, "dim": d, "hits": o.hits, "spent": o.spent, "status": o.status}
-             for (l, f, d, _), o in zip(keys, outcomes)]
+    cells = [{"label": l, "function": f, "dim": d, "instance": i, "hits": o.hits, "spent": o.spent, "status": o.status,
+              "error": o.error} for (l, f, d, i), o in zip(keys, outcomes)]
     seconds = time.perf_counter() - started
     failed = [c for c in cells if c["status"] != "ok"]
     lines = table(cells, labels, args.functions, args.dims)
     lines += ["", f"{len(cells)} runs, {len(failed)} not ok, {seconds:.0f} s wall on {platform.processor() or platform.machine()}"
               f" ({args.jobs} job(s)); budgets: " + ", ".join(f"dim {d}: {b * d} evaluations" for d, b in budgets.items())]
+    lines += [f"- {c['label']} f{c['function']} dim {c['dim']} instance {c['instance']}: {c['status']} ({c['error']})"
+              for c in failed]
     print("\n".join(lines))
     if args.out:
         command = command_line(__spec__.name)
@@ -121,7 +130,9 @@ def report(command: str, lines: list[str]) -> str:
         "ERT (evaluations) to reach f - f_opt <= target on COCO's bbob functions through cocoex;",
         "one run per instance 1-5 (seed = instance), no restarts; a run stops at 1e-8, at its budget",
         "(below the table) or when the optimizer stops itself. `-`: no run reached the target;",
-        "`(k/n)`: k of n runs did. pycma and pycma-sep are the references for torch-cma and",
+        "`(k/n)`: k of n runs did. `failed`: every run failed (an error or NaN, not a miss);",
+        "`[k failed]`: k runs failed and are left out (each is listed below the table with its error).",
+        "pycma and pycma-sep are the references for torch-cma and",
         "torch-cma-sep (same sigma0 = 2, default population). Evaluations count whole generations.",
         "`n/a`: not run (NGOpt only in dimension 5: nevergrad's ask/tell costs about 0.8 ms per evaluation).",
         "",

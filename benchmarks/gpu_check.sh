@@ -75,5 +75,6 @@ check 90 "$python" -c "import sys; from optsuite.cli import main; sys.exit(main(
     -p "backprop-net(T=3,hidden=16,depth=1,device=cuda)" -o gd -o "torch-cma(separable=true,sigma0=0.05)" \
     -o "snes(sigma0=0.05)" -o "montecarlo(radius=0.05)" -s 2 -b sample_forwards=1000000 -j 2 --gpu-slots 2 \
     -q --out "$smoke/store"
-echo "gpu_check: $([ $status = 0 ] && echo all steps ran || echo SOME STEPS FAILED) in ${SECONDS} s (log: $log)"
+shown=$([ -n "${OUT:-}" ] && echo '$OUT' || echo .)/gpu_check.txt  # the log's place, naming no folder of this machine
+echo "gpu_check: $([ $status = 0 ] && echo all steps ran || echo SOME STEPS FAILED) in ${SECONDS} s (log: $shown)"
 exit $status

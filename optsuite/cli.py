@@ -4,33 +4,59 @@ Bad input exits with code 2 and one line naming the problem; no traceback.
 """
 from __future__ import annotations
 
+import inspect
+import math
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from typer._click import exceptions as click_errors  # typer vendors its own click
 
-from .errors import UserError
+from .capabilities import CAPABILITIES
+from .errors import UserError, did_you_mean
 from .keys import parse_pairs
-from .registry import OPTIMIZERS, PROBLEMS
+from .registry import OPTIMIZERS, PROBLEMS, first_line
 
 DEFAULT_BASELINE = "gd"  # the paired tests' baseline where the store has it and none is named
 DEFAULT_REFERENCES = ("analytic", "gd")  # whose final train loss sets the loss targets: exact, then gd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Compare optimizers on NoProp and whole-network losses.")
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Compare optimizers on NoProp and whole-network losses.")
+
+
+def show_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"optsuite {installed_version('optsuite')}")
+        raise typer.Exit()
+
+
+VERSION = typer.Option(False, "--version", callback=show_version, is_eager=True, help="print the version and exit")
+
+
+@app.callback()
+def main_options(version: bool = VERSION) -> None:
+    pass
 
 
 @app.command("list")
-def list_command(what: str = typer.Argument("all", help="optimizers, problems or all")) -> None:
-    """Show the registered optimizers and problems, one line each."""
+def list_command(
+    what: str = typer.Argument("all", help="optimizers, problems, all, or a registered name: its settings"),
+    version: bool = VERSION,
+) -> None:
+    """Show the registered optimizers and problems, one line each; with a NAME, its settings."""
     registries = {"optimizers": OPTIMIZERS, "problems": PROBLEMS}
     if what not in (*registries, "all"):
-        raise UserError(f"cannot list {what!r}; choose optimizers, problems or all")
+        for line in entry_lines(what):
+            typer.echo(line)
+        return
     for name, registry in registries.items():
         if what in (name, "all"):
             typer.echo(f"{name}:")
@@ -38,6 +64,27 @@ def list_command(what: str = typer.Argument("all", help="optimizers, problems or
             width = max(len(n) for n, _ in rows)
             for n, desc in rows:
                 typer.echo(f"  {n.ljust(width)}  {desc}")
+
+
+def entry_lines(name: str) -> list[str]:
+    """``optsuite list NAME``: what ``name`` is, then each hyperparameter or setting with its default and meaning."""
+    registry = next((r for r in (OPTIMIZERS, PROBLEMS) if r.knows(name)), None)
+    if registry is None:
+        known = ["optimizers", "problems", "all", *OPTIMIZERS.names(), *PROBLEMS.names()]
+        raise UserError(f"cannot list {name!r}{did_you_mean(name, known)}; choose optimizers, problems, all "
+                        "or a registered name (optsuite list)")
+    cls = registry.get(name)
+    lines = [f"{name} ({registry.kind}): {first_line(cls)}"]
+    if registry.kind == "optimizer":
+        budget = ",".join(f"{k}={v:g}" for k, v in cls.default_budget.as_dict().items())
+        needs = [CAPABILITIES[c] for c in cls.requires]
+        lines.append(f"default budget: {budget}" + (f"; needs a problem with {' and '.join(needs)}" if needs else ""))
+    rows = [(key, "-" if default is inspect.Parameter.empty else repr(default), meaning)
+            for key, default, meaning in registry.settings(name)]
+    lines.append(("hyperparameters" if registry.kind == "optimizer" else "settings") + (":" if rows else ": none"))
+    widths = [max((len(r[i]) for r in rows), default=0) for i in (0, 1)]
+    lines += [f"  {key.ljust(widths[0])}  {default.ljust(widths[1])}  {meaning}".rstrip() for key, default, meaning in rows]
+    return lines
 
 
 @app.command("noprop")
@@ -49,6 +96,8 @@ def noprop_command(
     jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
     out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/noprop-TIME)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    add: bool = typer.Option(False, "--add", help="write into a store that holds other cells too"),
+    version: bool = VERSION,
 ) -> None:
     """Train a NoProp-DT network part by part (T blocks and the head), print its accuracy and total cost.
 
@@ -67,7 +116,8 @@ def noprop_command(
     spec = from_flags([problem], [optimizer], seeds, budget)
     store = Store(out or Path("results") / time.strftime("noprop-%Y%m%d-%H%M%S"))
     try:
-        cells = resume(spec.cells, store, Job(part_jobs=jobs), Backend("loky", 1), mode="quiet" if quiet else "auto")
+        cells = resume(spec.cells, store, Job(part_jobs=jobs), Backend("loky", 1), mode="quiet" if quiet else "auto",
+                       add=add)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished seeds are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None
@@ -94,6 +144,8 @@ def run_command(
     rerun_stale: bool = typer.Option(False, "--rerun-stale", help="run stored cells made by other code again"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (for CI)"),
+    add: bool = typer.Option(False, "--add", help="write into a store that holds another matrix's cells too"),
+    version: bool = VERSION,
 ) -> None:
     """Run a benchmark matrix (a spec file, or -p/-o/-s/-b flags), store the results, print the comparison table.
 
@@ -102,7 +154,7 @@ def run_command(
     import pandas as pd
 
     from optsuite.report.results import Results
-    from optsuite.runners.execute import Backend, resume
+    from optsuite.runners.execute import Backend, foreign, known_cells, resume
     from optsuite.runners.sandbox import Job
     from optsuite.runners.matrix import listing
     from optsuite.runners.spec import from_flags, load_matrix
@@ -118,19 +170,23 @@ def run_command(
     runner = Backend(backend, jobs if jobs is not None else spec.run.jobs or 1, scheduler)
     limit = time_limit if time_limit is not None else spec.run.time_limit
     slots = gpu_slots if gpu_slots is not None else spec.run.gpu_slots or 1
-    if limit is not None and limit <= 0:
-        raise UserError(f"--time-limit {limit:g} must be positive")
+    if limit is not None and not (math.isfinite(limit) and limit > 0):
+        raise UserError(f"--time-limit {limit:g} must be a positive, finite number of seconds")
     if slots < 1:
         raise UserError(f"--gpu-slots {slots} must be at least 1")
     default_out = Path("results") / (spec.name if matrix else time.strftime("run-%Y%m%d-%H%M%S"))
     store = Store(out or default_out)
     if dry_run:
-        typer.echo("\n".join(listing(spec, store.cells())))
+        stored = store.verified_cells()
+        typer.echo("\n".join(listing(spec, stored)))
+        others = foreign(known_cells(spec.cells, spec.tunings, stored), stored)
+        if others:
+            typer.echo(f"the store holds {others} cells that are not in this matrix: running it needs --add")
         return
     mode = "quiet" if quiet else "auto"
     try:
         cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode, rerun_stale,
-                       spec.tunings)
+                       spec.tunings, add)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None
@@ -139,11 +195,17 @@ def run_command(
         typer.echo(f"results: {store.path}", err=True)
 
 
-def output_folder(out: Path) -> Path:
-    """``out`` as a folder to write into; an existing file there is a UserError."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
-    return out
+def writable_folder(path: Path, what: str) -> None:
+    """Make the folder ``path`` (and its parents); a path that is a file, or a folder this process cannot
+    write, is a one-line UserError."""
+    from optsuite.runners.store import why_not_writable
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what} {path}: cannot make that folder ({why_not_writable(exc)})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path}: the folder is not writable")
 
 
 def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
@@ -165,6 +227,7 @@ def report_command(
     out: Optional[Path] = typer.Option(None, "--out", help="write tables (md, csv, tex, html) and figures here"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help=f"optimizer label for paired tests (default {DEFAULT_BASELINE} where the store has it)"),
     reference: list[str] = typer.Option([], "--reference", help=f"optimizer whose best final train loss sets the loss targets; repeatable, first present wins (default {' then '.join(DEFAULT_REFERENCES)})"),
+    version: bool = VERSION,
 ) -> None:
     """Print the comparison table of a results store; with --out, write the full report."""
     from optsuite.report import builder
@@ -172,7 +235,7 @@ def report_command(
 
     loaded = Results.load(results)
     if out is not None:
-        output_folder(out)
+        writable_folder(out, "--out")
     text, chosen, rows = comparison(loaded, baseline)
     typer.echo(text)
     if out is not None:
@@ -195,7 +258,8 @@ def export_command(
     from optsuite.report.results import Results
 
     loaded = Results.load(results)
-    written = export(loaded, fmt, output_folder(out), reference or DEFAULT_REFERENCES, cost)
+    writable_folder(out, "--out")
+    written = export(loaded, fmt, out, reference or DEFAULT_REFERENCES, cost)
     typer.echo(f"{len(written)} files in {out}", err=True)
 
 
@@ -208,6 +272,7 @@ def bench_command(
     repeats: Optional[int] = typer.Option(None, "--repeats", help="timed samples per median"),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)"),
     kernel: str = typer.Option("auto", "--kernel", help="auto (fused on CUDA where it applies), bmm or fused"),
+    version: bool = VERSION,
 ) -> None:
     """Population evaluation speed against a loop and vmap, and the optimizers' own step time."""
     from optsuite.benchmarks.population_eval import benchmark
@@ -216,9 +281,15 @@ def bench_command(
         typer.echo(line)
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a run as Ctrl-C does: finished cells flushed to the store, workers ended."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit code 2 for bad input."""
     command = typer.main.get_command(app)
+    terminate = signal.signal(signal.SIGTERM, interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         code = command.main(args=argv, prog_name="optsuite", standalone_mode=False)
     except UserError as exc:
@@ -240,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"internal error: {type(exc).__name__}: {exc} (set OPTSUITE_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
     return code if isinstance(code, int) else 0  # typer.Exit(code) comes back as a return value
 
 

@@ -99,19 +99,21 @@ def batched_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = No
     return yT.transpose(1, 2).contiguous()
 
 
-def memory_cap(device: str | torch.device) -> int:
-    """Bytes one chunk's activations may take on ``device``.
-
-    A fraction of the free memory: ``torch.cuda.mem_get_info`` on a GPU, the available
-    RAM (psutil) elsewhere. Read afresh on every call, since other tensors come and go.
-    """
+def available_memory(device: str | torch.device) -> int:
+    """Bytes free on ``device``: ``torch.cuda.mem_get_info`` on a GPU, the available RAM (psutil) elsewhere.
+    Read afresh on every call, since other tensors come and go."""
     device = torch.device(device)
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free * CUDA_MEMORY_FRACTION)
+        return int(torch.cuda.mem_get_info(device)[0])
     import psutil
 
-    return int(psutil.virtual_memory().available * CPU_MEMORY_FRACTION)
+    return int(psutil.virtual_memory().available)
+
+
+def memory_cap(device: str | torch.device) -> int:
+    """Bytes one chunk's activations may take on ``device``: a fraction of :func:`available_memory`."""
+    fraction = CUDA_MEMORY_FRACTION if torch.device(device).type == "cuda" else CPU_MEMORY_FRACTION
+    return int(available_memory(device) * fraction)
 
 
 def free_ram() -> int:

@@ -1,4 +1,8 @@
 """The one error type users see: a mistake in their input, reported on one line."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
 
 
 class UserError(Exception):
@@ -12,3 +16,9 @@ class UserError(Exception):
 def one_line(exc: BaseException) -> str:
     """``"ValueError: the first line of its message"``: how a recorded failure names its cause."""
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'snes'?)"`` for the name of ``known`` closest to a mistyped ``name``; "" if none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -14,9 +14,11 @@ from typing import Any, ClassVar
 import torch
 
 from .capabilities import CAPABILITIES
-from .errors import UserError
+from .errors import UserError, did_you_mean
 from .budget import Budget
 from .problem import Draw, Problem
+
+POPULATION_COPIES = 2  # tensors of a population's size that a generation holds at least: it and its noise
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,14 @@ class Optimizer:
     ``default_budget``: what a run gets when the user names none.
     ``batchable``: its runs may be batched with others (:mod:`optsuite.batch`): it evaluates every step
     and draws only from its own generators, never from process-global random state.
+    ``hyper_help``: hyperparameter name -> one line of its meaning (``optsuite list NAME``); a subclass's
+    table adds to its bases'.
     """
 
     name: ClassVar[str] = "optimizer"
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    hyper_help: ClassVar[dict[str, str]] = {}
     requires: ClassVar[tuple[str, ...]] = ()
     default_budget: ClassVar[Budget] = Budget(evaluations=5000)
     batchable: ClassVar[bool] = False
@@ -51,7 +56,8 @@ class Optimizer:
         unknown = sorted(set(hyper) - set(self.defaults))
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
-            raise UserError(f"optimizer {self.name!r} has no hyperparameter {unknown[0]!r}; known: {known}")
+            raise UserError(f"optimizer {self.name!r} has no hyperparameter {unknown[0]!r}"
+                            f"{did_you_mean(unknown[0], self.defaults)}; known: {known}")
         self.hyper = {k: _coerce(self.name, k, v, self.defaults[k]) for k, v in hyper.items()}
         self.hyper = {**self.defaults, **self.hyper}
 
@@ -64,6 +70,23 @@ class Optimizer:
     def best(self) -> torch.Tensor:
         """The parameters ``[dim]`` the optimizer would return now."""
         raise NotImplementedError
+
+    def population(self, dim: int) -> int:
+        """Candidates per ``problem.evaluate`` call on a problem of ``dim`` parameters (1: one point at a time)."""
+        return 1
+
+    def memory_mistake(self, problem: Problem) -> str | None:
+        """Why one generation cannot fit on ``problem``'s device: its population ``[P, dim]`` and the noise it
+        is drawn from (:data:`POPULATION_COPIES` such tensors) against the memory free there; None if it fits."""
+        from .engine import available_memory
+
+        size = self.population(problem.dim)
+        need = POPULATION_COPIES * size * problem.dim * torch.empty((), dtype=problem.dtype).element_size()
+        free = available_memory(problem.device)
+        if need <= free:
+            return None
+        return (f"optimizer {self.name!r}: a population of {size:,} x {problem.dim:,} parameters needs at least "
+                f"{need / 1e9:.3g} GB, more than the {free / 1e9:.3g} GB free on {problem.device}")
 
     @classmethod
     def supports(cls, problem: Problem) -> str | None:

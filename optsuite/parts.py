@@ -11,8 +11,9 @@ trained part by part compares with networks trained whole at equal total cost.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -20,6 +21,7 @@ from .budget import UNITS, Budget
 from .errors import UserError
 from .keys import config_key
 from .optimizer import Optimizer
+from .parent import watch_parent
 from .problem import Problem
 from .registry import OPTIMIZERS, PROBLEMS
 from .run import RunResult, run, warm_up
@@ -86,21 +88,42 @@ def plan(problem: Decomposable, name: str, hyper: dict[str, Any],
     return out
 
 
+def solver_pairs(problem: Problem, name: str, hyper: dict[str, Any],
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[tuple[str | None, Problem, Optimizer]]:
+    """What would train ``problem``: (part label, part problem, solver) for each part of a decomposable problem
+    (:func:`plan`), else ``(None, problem, name(**hyper))``. A solver that cannot run its problem, or part
+    ``overrides`` on a problem that has no parts, is a one-line UserError."""
+    if isinstance(problem, Decomposable):
+        return [(part.label, built, solver) for part, built, solver in plan(problem, name, hyper, overrides)]
+    if overrides:
+        raise UserError(f"part overrides ({', '.join(sorted(overrides))}) need a problem trained part by part; "
+                        f"{problem.name!r} is not")
+    optimizer = OPTIMIZERS.create(name, **hyper)
+    reason = optimizer.supports(problem)
+    if reason:
+        raise UserError(reason)
+    return [(None, problem, optimizer)]
+
+
 def unsupported(problem: Problem, name: str, hyper: dict[str, Any],
                 overrides: Mapping[str, Mapping[str, Any]] | None = None) -> str | None:
-    """Why ``name(**hyper)``, with part ``overrides``, cannot train ``problem`` (one line); None if it can.
+    """Why ``name(**hyper)``, with part ``overrides``, cannot train ``problem`` (one line); None if it can
+    (see :func:`solver_pairs`)."""
+    try:
+        solver_pairs(problem, name, hyper, overrides)
+    except UserError as exc:
+        return str(exc)
+    return None
 
-    A decomposable problem is judged part by part (:func:`plan`); part overrides on any other problem
-    are refused."""
-    if isinstance(problem, Decomposable):
-        try:
-            plan(problem, name, hyper, overrides)
-        except UserError as exc:
-            return str(exc)
-        return None
-    if overrides:
-        return f"part overrides ({', '.join(sorted(overrides))}) need a problem trained part by part; {problem.name!r} is not"
-    return OPTIMIZERS.get(name).supports(problem)
+
+def memory_mistake(pairs: Sequence[tuple[str | None, Problem, Optimizer]]) -> str | None:
+    """Of :func:`solver_pairs`, the first whose generation cannot fit in memory
+    (:meth:`~optsuite.optimizer.Optimizer.memory_mistake`), named by its part; None if all fit."""
+    for label, problem, solver in pairs:
+        mistake = solver.memory_mistake(problem)
+        if mistake:
+            return f"{label}: {mistake}" if label else mistake
+    return None
 
 
 def split_budget(budget: Budget, sizes: Sequence[int], how: str = "equal") -> list[Budget]:
@@ -147,23 +170,31 @@ def summed(spends: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
-def run_part(part: Part, solver: Optimizer, budget: Budget, seed: int, checkpoints: Sequence[float]) -> RunResult:
-    """One part's run, its problem built here (in a worker process, where parts run in parallel, its
+def run_part(index: int, part: Part, solver: Optimizer, budget: Budget, seed: int,
+             checkpoints: Sequence[float]) -> tuple[int, RunResult]:
+    """Part ``index``'s run, its problem built here (in a worker process, where parts run in parallel, its
     one-time costs paid before the clock starts)."""
     warm_up()
-    return run(part.build(), solver, budget, seed, checkpoints)
+    return index, run(part.build(), solver, budget, seed, checkpoints)
+
+
+def part_news(label: str, result: RunResult, done: int, total: int) -> str:
+    """``"block 2 done (2 of 4 parts): ok, train_loss 0.0123, 1.5 s"``: a line of progress."""
+    loss = result.metrics.get("train_loss")
+    fit = f", train_loss {loss:.4g}" if loss is not None else f" ({result.error})" if result.error else ""
+    return f"{label} done ({done} of {total} parts): {result.status}{fit}, {result.spent.get('seconds', 0):.1f} s"
 
 
 def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimizer]], budget: Budget | None,
               seed: int, jobs: int = 1, time_limit: float | None = None,
-              checkpoints: Sequence[float] = CHECKPOINTS) -> PartsResult:
+              checkpoints: Sequence[float] = CHECKPOINTS, news: Callable[[str], None] | None = None) -> PartsResult:
     """Train every part of ``problem`` with its solver (:func:`plan`) and assemble them.
 
     ``budget``: for the whole problem, split over the parts by ``problem.budget_split`` (None: each solver's
     default budget). ``jobs`` > 1 trains that many parts at once (joblib processes). ``time_limit``: seconds
     for the whole problem; each part may take its share (``time_limit * jobs / parts``), and a part stopped
     by it makes the result "timeout". Every part runs with ``seed``, so each sees the draws it would see
-    trained alone.
+    trained alone. ``news`` hears a line (:func:`part_news`) as each part finishes.
     """
     from joblib import Parallel, delayed
 
@@ -171,11 +202,17 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     budgets = (split_budget(budget, sizes, problem.budget_split) if budget else [s.default_budget for _, _, s in planned])
     share = None if time_limit is None else time_limit * min(jobs, len(planned)) / len(planned)
     capped = [b.capped(share) for b in budgets]
-    if jobs > 1:
-        results = Parallel(n_jobs=jobs)(delayed(run_part)(part, solver, b, seed, checkpoints)
-                                        for (part, _, solver), b in zip(planned, capped))
+    runs = [(i, part, built, solver, b) for i, ((part, built, solver), b) in enumerate(zip(planned, capped))]
+    if jobs > 1:  # loky processes that end with this one, however it dies
+        pool = Parallel(n_jobs=jobs, return_as="generator_unordered", initializer=watch_parent, initargs=(os.getpid(),))
+        finished = pool(delayed(run_part)(i, part, solver, b, seed, checkpoints) for i, part, _, solver, b in runs)
     else:
-        results = [run(built, solver, b, seed, checkpoints) for (_, built, solver), b in zip(planned, capped)]
+        finished = ((i, run(built, solver, b, seed, checkpoints)) for i, _, built, solver, b in runs)
+    results: list[RunResult] = [None] * len(planned)  # filled in the order parts finish
+    for done, (i, result) in enumerate(finished, 1):
+        results[i] = result
+        if news is not None:
+            news(part_news(planned[i][0].label, result, done, len(planned)))
     records, failure = [], None
     for (part, built, solver), own, used, result in zip(planned, budgets, capped, results):
         status = result.status

@@ -60,6 +60,8 @@ class Problem:
       ``network``: a whole classifier network (reports give networks their own table);
       ``optimum_loss``: the loss's known minimum where it is the same for every setting (test
       functions: 0), None where unknown (reports then take a reference from the runs).
+      ``settings_help``: constructor setting -> one line of its meaning (``optsuite list NAME``); a
+      subclass's table adds to its bases'.
     """
 
     name: str = "problem"
@@ -72,6 +74,7 @@ class Problem:
     dtype: torch.dtype = torch.float32
     network: bool = False
     optimum_loss: float | None = None
+    settings_help: dict[str, str] = {"device": "cpu, cuda or cuda:N: where the parameters and data live"}
 
     def check_device(self, device: str) -> torch.device:
         """``device`` as a torch device; an unknown or unavailable one is a one-line UserError."""

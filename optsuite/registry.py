@@ -16,7 +16,7 @@ import warnings
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-from .errors import UserError
+from .errors import UserError, did_you_mean
 
 
 class Registry:
@@ -78,9 +78,27 @@ class Registry:
     def describe(self) -> list[tuple[str, str]]:
         """(name, one-line description) for every entry."""
         self._load()
-        rows = [(n, _first_line(c)) for n, c in sorted(self._items.items())]
+        rows = [(n, first_line(c)) for n, c in sorted(self._items.items())]
         rows += [(f"{p}:<name>", d) for p, (_, d, _) in sorted(self._prefixes.items())]
         return rows
+
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` is registered here, or belongs to a prefix family (``nevergrad:...``)."""
+        self._load()
+        prefix, sep, _ = name.partition(":")
+        return name in self._items or bool(sep and prefix in self._prefixes)
+
+    def settings(self, name: str) -> list[tuple[str, Any, str]]:
+        """(name, default, meaning) of every setting ``name`` accepts: an optimizer's ``defaults`` with its
+        ``hyper_help``, a problem's constructor settings (:func:`accepted_settings`) with its ``settings_help``
+        ("" where a class gives no meaning)."""
+        cls = self.get(name)
+        if self.kind == "optimizer":
+            defaults, help_table = dict(cls.defaults), "hyper_help"
+        else:
+            defaults, help_table = accepted_settings(cls) or {}, "settings_help"
+        help_ = meanings(cls, help_table)
+        return [(key, default, help_.get(key, "")) for key, default in defaults.items()]
 
     def get(self, name: str) -> Any:
         self._load()
@@ -91,7 +109,7 @@ class Registry:
             cls = self._prefixes[prefix][0](rest)
             cls.name = name
             return cls
-        raise UserError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        raise UserError(f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())}; known: {', '.join(self.names())}")
 
     def examples(self) -> list[str]:
         """Every registered name, each prefix family by its example (``nevergrad:OnePlusOne``)."""
@@ -113,17 +131,48 @@ class Registry:
         return factory(**kwargs)
 
 
+def accepted_settings(cls: type) -> dict[str, Any] | None:
+    """Keyword -> default of everything ``cls(...)`` accepts, following ``**settings`` up the class chain
+    (a constructor with ``**settings`` passes them on to the next ``__init__`` of its MRO); None where they
+    go no further than ``object`` (any name goes)."""
+    out: dict[str, Any] = {}
+    following = False
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            return None if following else out
+        params = list(inspect.signature(klass.__init__).parameters.values())[1:]  # without self
+        for p in params:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                out.setdefault(p.name, p.default)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return out
+        following = True
+    return None
+
+
 def check_kwargs(what: str, cls: type, kwargs: dict[str, Any]) -> None:
-    params = inspect.signature(cls).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    """Refuse a keyword ``cls`` does not accept (:func:`accepted_settings`), on one line with the close match."""
+    known = accepted_settings(cls)
+    if known is None:
         return
-    unknown = sorted(set(kwargs) - set(params))
+    unknown = sorted(set(kwargs) - set(known))
     if unknown:
-        known = ", ".join(params) or "none"
-        raise UserError(f"{what} has no setting {unknown[0]!r}; settings: {known}")
+        raise UserError(f"{what} has no setting {unknown[0]!r}{did_you_mean(unknown[0], known)}; "
+                        f"settings: {', '.join(known) or 'none'}")
 
 
-def _first_line(obj: Any) -> str:
+def meanings(cls: type, table: str) -> dict[str, str]:
+    """Name -> one line of meaning, from the ``table`` attribute (``hyper_help``, ``settings_help``) of ``cls``
+    and of its bases (a subclass's entries win)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        out.update(vars(klass).get(table, {}))
+    return out
+
+
+def first_line(obj: Any) -> str:
     text = getattr(obj, "description", "") or inspect.getdoc(obj) or ""
     return text.strip().splitlines()[0] if text.strip() else ""
 

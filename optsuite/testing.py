@@ -20,7 +20,8 @@ one that needs a feature layer. The checks: a 10x loss reduction within its
 ``default_budget``; every budget unit respected; a spent memory budget stops it before
 any step; the same seed gives the same numbers; costs are finite and non-decreasing;
 the problem is left unchanged; a reused instance equals a fresh one; ``best()`` has
-shape ``[dim]`` and the problem's dtype and device; an unknown hyperparameter is refused.
+shape ``[dim]`` and the problem's dtype and device; every hyperparameter has a meaning in
+``hyper_help``; an unknown hyperparameter is refused.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from .budget import UNITS, Budget
 from .errors import UserError
 from .optimizer import Optimizer
 from .problem import Problem
-from .registry import OPTIMIZERS, PROBLEMS
+from .registry import OPTIMIZERS, PROBLEMS, meanings
 from .run import run
 
 # capability -> (problem name, settings) whose problem offers it, for the checks
@@ -160,6 +161,13 @@ def check_best_has_the_problems_shape_dtype_and_device(optimizer) -> None:
         assert best.device == problem.device, f"best() is on {best.device}, the problem on {problem.device}"
 
 
+def check_every_hyperparameter_has_a_meaning(optimizer) -> None:
+    """Each name in ``defaults`` has a line in ``hyper_help`` (what ``optsuite list NAME`` shows)."""
+    cls = optimizer_class(optimizer)
+    missing = [k for k in cls.defaults if not meanings(cls, "hyper_help").get(k)]
+    assert not missing, f"hyperparameters without a line in hyper_help: {', '.join(missing)}"
+
+
 def check_unknown_hyperparameter_is_refused(optimizer) -> None:
     try:
         make(optimizer, no_such_hyperparameter=1)
@@ -173,7 +181,7 @@ CHECKS: list[Check] = [
     check_reduces_loss_tenfold, check_respects_each_budget_unit, check_spent_memory_budget_stops_before_any_step,
     check_same_seed_same_numbers, check_costs_finite_and_non_decreasing, check_leaves_the_problem_unchanged,
     check_reused_instance_equals_fresh, check_best_has_the_problems_shape_dtype_and_device,
-    check_unknown_hyperparameter_is_refused,
+    check_every_hyperparameter_has_a_meaning, check_unknown_hyperparameter_is_refused,
 ]
 
 

@@ -35,6 +35,8 @@ class MLPClassifier(Layered):
 class BackpropNet(ClassifierProblem):
     """An MLP classifier as large as the NoProp-DT network, trained end to end with cross-entropy."""
 
+    settings_help = {"depth": "hidden layers", "width": "units per hidden layer (default: as many parameters as noprop-net)"}
+
     def __init__(self, depth: int = 3, width: int | None = None, **settings) -> None:
         self.check_settings(settings)
         super().__init__(**settings)

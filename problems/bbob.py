@@ -32,6 +32,8 @@ class BBOB(Problem):
 
     dtype = torch.float64
     optimum_loss = 0.0  # f - f_opt
+    settings_help = {"function": "the bbob function, 1..24", "dim": f"number of parameters, 2..{MAX_DIM}",
+                     "instance": "the function's instance (its shift and rotation), from 1"}
 
     def __init__(self, function: int = 1, dim: int = 5, instance: int = 1, device: str = "cpu") -> None:
         self.function = _check("function", function, 1, 24)

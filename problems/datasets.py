@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from optsuite.errors import UserError
+from optsuite.errors import UserError, did_you_mean
 
 from .dataset_files import read_cifar10, read_mnist
 
@@ -115,16 +115,27 @@ def load_mnist1d_arrays(root: str | None = None) -> tuple[np.ndarray, np.ndarray
 # name -> reader(root): (x, y) to be split, or (x_train, y_train, x_test, y_test): an official split
 LOADERS = {"digits": load_digits_arrays, "mnist1d": load_mnist1d_arrays, "mnist": read_mnist, "cifar10": read_cifar10}
 OFFICIAL_SPLIT = {"mnist1d", "mnist", "cifar10"}
+FROM_FILES = {"mnist", "cifar10"}  # read from data_root; the others need none
+# the settings of a problem on a dataset, for ``optsuite list NAME``
+DATA_HELP = {"dataset": "digits, mnist1d (generated here), mnist or cifar10 (read from data_root)",
+             "data_root": "the folder mnist and cifar10 are read from",
+             "data_seed": "the train/test split of a dataset without an official one (digits)"}
 
 
 def load_dataset(name: str = "digits", root: str | None = None, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
-    """Load ``name`` (see :data:`LOADERS`), split with ``seed`` unless it has an official test split.
+    """Load ``name`` (see :data:`LOADERS`; any case), split with ``seed`` unless it has an official test split.
 
-    ``root`` is the data folder where one is read. Cached: the same arguments return
-    the same (shared, never to be modified) tensors.
+    ``root`` is the data folder of a dataset read from files (:data:`FROM_FILES`); given for
+    another, it is refused rather than ignored. Cached: the same arguments return the same
+    (shared, never to be modified) tensors.
     """
-    if name not in LOADERS:
-        raise UserError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
+    key = name.lower() if isinstance(name, str) else name
+    if key not in LOADERS:
+        raise UserError(f"unknown dataset {name!r}{did_you_mean(str(name).lower(), LOADERS)}; known: {', '.join(sorted(LOADERS))}")
+    name = key
+    if root is not None and name not in FROM_FILES:
+        raise UserError(f"dataset {name!r} reads no data_root (given {str(root)!r}); data_root is for "
+                        f"{' and '.join(sorted(FROM_FILES))}: set dataset too")
     if not 0 < test_fraction < 1:
         raise UserError(f"test_fraction={test_fraction} must lie strictly between 0 and 1")
     if name in OFFICIAL_SPLIT:

@@ -18,12 +18,14 @@ from optsuite.linalg import solve_normal_equations
 from optsuite.problem import Draw, Problem
 from optsuite.registry import register_problem
 
-from .datasets import load_dataset
+from .datasets import DATA_HELP, load_dataset
 
 
 @register_problem("least-squares")
 class LeastSquares(Problem):
     """Linear least squares on one-hot labels (digits by default): quadratic, known optimum."""
+
+    settings_help = {**DATA_HELP, "batch_size": "rows of a step's minibatch", "ridge": "ridge penalty on W"}
 
     def __init__(
         self,

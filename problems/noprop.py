@@ -19,6 +19,8 @@ from .noprop_problem import NoPropProblem, cross_entropy, squared_error
 
 HEAD_LOSSES = ("cross-entropy", "squared")
 READOUT_DRAWS = 10  # noise draws of the training set in a closed-form readout (reports/analytic_defaults.md)
+READOUT_HELP = {"ridge": "ridge penalty on the part's parameters",
+                "readout_draws": "passes over the training set, each with its own noise, of a linear readout"}
 
 
 def check_readout_settings(problem: NoPropProblem, ridge: float, readout_draws: int) -> None:
@@ -42,6 +44,8 @@ class NoPropBlock(NoPropProblem):
     set streamed ``readout_draws`` times with fixed noise, whose least-squares solve is this
     loss's exact optimum on those draws.
     """
+
+    settings_help = {"t": "which block, 1..T", **READOUT_HELP}
 
     def __init__(self, t: int = 1, ridge: float = 0.0, readout_draws: int = READOUT_DRAWS, **settings) -> None:
         self.check_settings(settings)
@@ -92,6 +96,8 @@ class NoPropHead(NoPropProblem):
     linear readout, so the whole NoProp pipeline can run without a gradient; the
     prediction is the argmax of the same logits either way.
     """
+
+    settings_help = {"loss": "cross-entropy or squared (to one-hot labels: a closed form)", **READOUT_HELP}
 
     def __init__(self, loss: str = "cross-entropy", ridge: float = 0.0, readout_draws: int = READOUT_DRAWS,
                  **settings) -> None:

@@ -28,6 +28,8 @@ from .noprop_time import TimeConditionedProblem, per_candidate
 class NoPropCT(TimeConditionedProblem):
     """NoProp-CT: one time-conditioned denoiser on the SNR'-weighted loss, a head on z_1, a learned or cosine schedule."""
 
+    settings_help = {"schedule": "learned (a monotone network, VDM-style) or cosine"}
+
     def __init__(self, schedule: str = "learned", **settings) -> None:
         self.noise = make_schedule(schedule, self.name)
         self.extra_dim = self.noise.dim

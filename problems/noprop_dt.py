@@ -16,7 +16,7 @@ from optsuite.errors import UserError
 from optsuite.parts import SPLITS, Decomposable, Part
 from optsuite.registry import register_problem
 
-from .noprop import HEAD_LOSSES, READOUT_DRAWS, check_readout_settings
+from .noprop import HEAD_LOSSES, READOUT_DRAWS, READOUT_HELP, check_readout_settings
 from .noprop_net import NoPropNet
 
 HEAD_LOSS_CHOICES = ("auto", *HEAD_LOSSES)
@@ -31,6 +31,10 @@ class NoPropDT(Decomposable, NoPropNet):
     readout, so a closed form can train it, else cross-entropy) and ``budget_split``, how a
     budget for the whole network is shared: "equal" (default) or "size" (by parameters).
     """
+
+    settings_help = {**READOUT_HELP, "head_loss": "auto, cross-entropy or squared (auto: squared where the head's "
+                                                  "solver needs a linear readout)",
+                     "budget_split": "how a budget for the whole network is shared: equal, or size (by parameters)"}
 
     def __init__(self, ridge: float = 0.0, readout_draws: int = READOUT_DRAWS, head_loss: str = "auto",
                  budget_split: str = "equal",

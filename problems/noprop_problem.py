@@ -16,7 +16,7 @@ from optsuite.errors import UserError
 from optsuite.problem import Draw, LinearReadout, Problem
 from optsuite.registry import check_kwargs
 
-from .datasets import load_dataset
+from .datasets import DATA_HELP, load_dataset
 from .noprop_blocks import FEATURE_INITS, make_block
 from .noprop_embedding import initial_embedding
 from .noprop_schedule import NoiseSchedule
@@ -38,6 +38,17 @@ class NoPropProblem(Problem):
     """
 
     floats_per_sample: int = 1
+    settings_help = {
+        **DATA_HELP, "block": "block family: mlp, random-features, learned-features or cnn (images)",
+        "T": "number of blocks (diffusion steps)", "embedding": "class embedding: one-hot, learned or prototype",
+        "hidden": "hidden units of a block (features of random-features)", "eta": "NoProp's loss weight eta",
+        "batch_size": "rows of a step's minibatch", "embed_seed": "seed of a learned embedding's initial value",
+        "feature_seed": "seed of the random-features projections",
+        "feature_init": "random-features projections: fan-in (N(0, 1/(n_in + d)) on [x; z], U(-1, 1) biases) or "
+                        "per-input (x and z rows scaled apart, N(0, 1) biases)",
+        "channels": "the cnn block's first convolution",
+        "dtype": "float32 or float64",
+    }
 
     def __init__(self, dataset: str = "digits", data_root: str | None = None, data_seed: int = 0,
                  block: str = "mlp", T: int = 10, embedding: str = "one-hot", hidden: int = 64,
@@ -64,8 +75,8 @@ class NoPropProblem(Problem):
 
     @classmethod
     def check_settings(cls, settings: dict) -> None:
-        """Refuse names that are not base settings, on one line."""
-        check_kwargs(f"problem {cls.name!r}", NoPropProblem, settings)
+        """Refuse names that ``cls`` does not accept (its own settings and the base ones), on one line."""
+        check_kwargs(f"problem {cls.name!r}", cls, settings)
 
     def block(self, t: int):
         """Block ``t`` (1..T) of the configured family."""

@@ -87,6 +87,9 @@ class TimeConditionedProblem(ClassifierProblem):
 
     extra_dim = 0
 
+    settings_help = {"inference_steps": "steps of the inference chain from z_0 to z_1",
+                     "time_features": "sinusoidal features of t fed to the network"}
+
     def __init__(self, inference_steps: int = 20, time_features: int = 16, **settings) -> None:
         for key in ("T", "block"):
             if key in settings:

@@ -19,6 +19,7 @@ class Synthetic(Problem):
     dtype = torch.float64
     optimum_loss = 0.0
     init_scale = 1.0  # the standard start: N(0, init_scale^2 I)
+    settings_help = {"dim": "number of parameters"}
 
     def __init__(self, dim: int = 10, device: str = "cpu") -> None:
         if not isinstance(dim, int) or dim < 1:

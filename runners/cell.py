@@ -18,7 +18,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from optsuite.budget import Budget
 from optsuite.errors import UserError, one_line
@@ -155,8 +155,8 @@ def lost_row(cell: Cell, status: str, error: str, time_limit: float | None = Non
     return row
 
 
-def result_rows(cell: Cell, time_limit: float | None = None,
-                part_jobs: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def result_rows(cell: Cell, time_limit: float | None = None, part_jobs: int = 1,
+                news: Callable[[str], None] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run ``cell``; never raises for a failure of the run itself (it is recorded).
 
     ``time_limit``: seconds the run may take; a run stopped by it has status "timeout"
@@ -164,8 +164,8 @@ def result_rows(cell: Cell, time_limit: float | None = None,
     :func:`optsuite.parts.run_parts` (``part_jobs`` parts at once): its row has the assembled
     network's metrics, the parts' summed costs and a ``parts`` column (JSON, one record per
     part), and its trace one row per checkpoint. ``minibatch``: whether the trace's losses are
-    minibatch losses. A network's trace rows at its checkpoints
-    carry its metrics there (``test_accuracy``, ...), for anytime accuracy.
+    minibatch losses. A network's trace rows at its checkpoints carry its metrics there
+    (``test_accuracy``, ...), for anytime accuracy. ``news`` hears a line as each part finishes.
     """
     from optsuite.parts import CHECKPOINTS, Decomposable, plan, run_parts
     from optsuite.run import run
@@ -177,7 +177,7 @@ def result_rows(cell: Cell, time_limit: float | None = None,
         row["network"] = bool(problem.network)
         if isinstance(problem, Decomposable):
             planned = plan(problem, cell.optimizer, cell.hyper, cell.parts)
-            result = run_parts(problem, planned, cell.budget, cell.seed, part_jobs, time_limit)
+            result = run_parts(problem, planned, cell.budget, cell.seed, part_jobs, time_limit, news=news)
             row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
                        parts=json.dumps(result.parts), minibatch=False)  # its trace: full train losses
             steps = checkpoint_rows(result.checkpoints)

@@ -7,15 +7,15 @@ then the grids expand into cells and duplicates are refused.
 """
 from __future__ import annotations
 
-import inspect
 import json
+import math
 from collections import Counter
 from typing import Any
 
 from optsuite.budget import Budget
 from optsuite.device import resolve_device
-from optsuite.errors import UserError
-from optsuite.registry import OPTIMIZERS, PROBLEMS
+from optsuite.errors import UserError, did_you_mean
+from optsuite.registry import OPTIMIZERS, PROBLEMS, accepted_settings
 
 from .cell import Cell
 from .matrix import Entry, Matrix, Mistakes
@@ -26,18 +26,27 @@ TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: 
 
 
 def known_settings(entry: Entry) -> dict[str, Any] | None:
-    """Setting name -> default (whose type the value must have); None when any name goes."""
+    """Setting name -> default (whose type the value must have); None when any name goes. A problem's
+    are its constructor's, up the class chain (:func:`~optsuite.registry.accepted_settings`)."""
     registry = PROBLEMS if entry.kind == "problem" else OPTIMIZERS
     cls = registry.get(entry.name)
     if entry.kind == "optimizer":  # wrapper settings (restarts) take a string, e.g. "bipop"
         return {**cls.defaults, **{key: "" for key in OPTIMIZERS.wrapper_keys(cls)}}
-    params = inspect.signature(cls).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return accepted_settings(cls)
+
+
+def finite(value: Any) -> bool:
+    """Whether every number in ``value`` (a number, or a list or table of them) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple, dict)):
+        return all(map(finite, value.values() if isinstance(value, dict) else value))
+    return True
 
 
 def type_mistake(value: Any, default: Any) -> str | None:
+    if not finite(value):
+        return f"{value!r} is not a finite number"
     kind = type(default)
     if kind not in TYPE_NAMES:
         return None  # no default to go by (e.g. None): the constructor judges
@@ -58,7 +67,8 @@ def check_entry(entry: Entry, m: Mistakes) -> None:
     lists = {**entry.grid, **entry.tune}
     for key in [*entry.fixed, *lists]:
         if known is not None and key not in known:
-            m.add(entry.at[key], f"{entry.kind} {entry.name!r} has no {noun} {key!r}; known: {', '.join(known) or 'none'}")
+            m.add(entry.at[key], f"{entry.kind} {entry.name!r} has no {noun} {key!r}{did_you_mean(key, known)}; "
+                                 f"known: {', '.join(known) or 'none'}")
             continue
         values = [(entry.at[key], entry.fixed[key])] if key in entry.fixed else \
             [(f"{entry.at[key]}[{i}]", v) for i, v in enumerate(lists[key])]
@@ -83,16 +93,23 @@ def validation_settings(entry: Entry, settings: dict[str, Any], m: Mistakes, loc
 
 
 def judge(name: str, args: dict[str, Any], where: str, optimizers: list[tuple[str, Entry, dict[str, Any]]],
-          m: Mistakes) -> dict[str, str | None] | None:
-    """Build the problem once; -> optimizer point -> why it cannot run there (None: it can)."""
-    from optsuite.parts import unsupported
+          m: Mistakes) -> dict[str, tuple[str | None, str | None]] | None:
+    """Build the problem once; -> optimizer point -> (why it cannot run there, why a generation would not
+    fit in memory), None where it can."""
+    from optsuite.parts import memory_mistake, solver_pairs
 
     try:
         problem = PROBLEMS.create(name, **args)
     except UserError as exc:
         m.add(where, str(exc))
         return None
-    return {opt_where: unsupported(problem, entry.name, hyper, entry.parts) for opt_where, entry, hyper in optimizers}
+    verdicts = {}
+    for opt_where, entry, hyper in optimizers:
+        try:
+            verdicts[opt_where] = (None, memory_mistake(solver_pairs(problem, entry.name, hyper, entry.parts)))
+        except UserError as exc:
+            verdicts[opt_where] = (str(exc), None)
+    return verdicts
 
 
 def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip: bool,
@@ -113,7 +130,7 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
                 built.append((where, entry, hyper))
             except UserError as exc:
                 m.add(where, str(exc))
-    verdicts: dict[str, dict[str, str | None] | None] = {}
+    verdicts: dict[str, dict[str, tuple[str | None, str | None]] | None] = {}
     owner = {where: entry for where, entry, _ in built}
     for entry in problems:
         names = {o.name for o in optimizers}
@@ -127,10 +144,12 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
             key = json.dumps([entry.name, args], sort_keys=True, default=str)
             if key not in verdicts:
                 verdicts[key] = judge(entry.name, args, where, built, m)
-            for opt_where, reason in (verdicts[key] or {}).items():
+            for opt_where, (reason, too_big) in (verdicts[key] or {}).items():
                 if not entry.allows(owner[opt_where]):
                     continue
-                if reason and skip:
+                if too_big:
+                    m.add(f"{where} x {opt_where}", too_big)
+                elif reason and skip:
                     unsupported.add((where, opt_where))
                 elif reason:
                     m.add(f"{where} x {opt_where}", reason)

@@ -35,6 +35,7 @@ def load_plugins(paths: list[str] | tuple[str, ...]) -> None:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a file that exits must not end the run silently
             del sys.modules[name]
-            raise UserError(f"imports: {path} failed to import ({one_line(exc)})") from None
+            why = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else one_line(exc)
+            raise UserError(f"imports: {path} failed to import ({why})") from None

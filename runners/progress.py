@@ -1,8 +1,9 @@
 """What the driver shows while a matrix runs: a live rich bar, plain log lines, or nothing.
 
 The live bar (on a terminal) shows cells done, failed, running and the ETA, and prints
-each cell that did not end "ok" above the bar. Off a terminal (CI logs) each finished
-cell is one line; ``--quiet`` shows nothing.
+each cell that did not end "ok" above the bar, and each part of a cell trained part by
+part as it finishes (where the driver runs its cells itself). Off a terminal (CI logs)
+each finished cell and part is one line; ``--quiet`` shows nothing but warnings.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from optsuite.keys import problem_key
+from optsuite.keys import config_key, problem_key
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -58,6 +59,22 @@ class Display:
             if row["status"] != "ok":
                 self._bar.console.print(describe(row), markup=False, highlight=False)
             self._bar.update(self._task, completed=self.done, **self._fields())
+
+    def part(self, cell, text: str) -> None:
+        """A part of ``cell`` (a :class:`~optsuite.runners.cell.Cell`) finished: one line, above the live bar."""
+        line = f"  {config_key(cell.problem, cell.problem_args)} {cell.label} seed={cell.seed}: {text}"
+        if self._bar is not None:
+            self._bar.console.print(line, markup=False, highlight=False)
+        elif self.mode == "lines":
+            print(line, file=sys.stderr, flush=True)
+
+    def warn(self, text: str) -> None:
+        """One line of news about the run (a worker that died), above the live bar, else on stderr (also when
+        quiet: it is no progress)."""
+        if self._bar is not None:
+            self._bar.console.print(f"warning: {text}", markup=False, highlight=False)
+        else:
+            print(f"warning: {text}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

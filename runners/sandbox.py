@@ -2,10 +2,13 @@
 
 Each worker (a loky process, a Dask worker thread, or the driver itself at ``-j 1``)
 keeps one sandbox: a Python process, started once, that imports torch and the
-registries and then runs cells one at a time sent over a pipe. A cell that overruns
-its hard limit, or takes its process down (a segfault, an out-of-memory kill), costs
-only the sandbox: the worker kills it, records the cell as "timeout" or "failed" and
-starts a fresh sandbox for the next cell, so the worker pool is never disturbed.
+registries and then runs cells one at a time sent over a pipe (sending back a line of
+news as each part of a cell trained part by part finishes, then the cell's rows). A
+cell that overruns its hard limit, or takes its process down (a segfault, an
+out-of-memory kill), costs only the sandbox: the worker kills it, records the cell as
+"timeout" or "failed" and starts a fresh sandbox for the next cell, so the worker pool
+is never disturbed. A sandbox ends itself soon after its worker dies
+(:func:`optsuite.parent.watch_parent`).
 
 Two limits guard a cell with ``time_limit`` seconds: the run itself stops at the first
 step boundary past ``time_limit`` (status "timeout", trace and metrics kept), and the
@@ -20,16 +23,19 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from optsuite.errors import one_line
+from optsuite.parent import watch_parent
 
 from .cell import Cell, lost_row, result_rows
 from .gpu import gpu_slot
 
 START_SECONDS = 300.0  # a fresh sandbox must import its modules within this
+EXIT_GRACE_SECONDS = 5.0  # an idle sandbox's time to end by itself when its worker exits
 
 
 @dataclass(frozen=True)
@@ -67,13 +73,14 @@ class Sandbox:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "optsuite.runners.sandbox", str(task_r), str(result_w)],
+            [sys.executable, "-m", "optsuite.runners.sandbox", str(task_r), str(result_w), str(os.getpid())],
             pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL)
         os.close(task_r)
         os.close(result_w)
         self.tasks = Connection(task_w, readable=False)
         self.results = Connection(result_r, writable=False)
-        atexit.register(self.close)
+        self.busy = False
+        atexit.register(self.close, EXIT_GRACE_SECONDS)
         try:
             started = self.results.poll(START_SECONDS)
             if started:
@@ -89,12 +96,21 @@ class Sandbox:
         return self.process.poll() is None
 
     def submit(self, cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Send ``cell`` to the child and wait for its rows, at most the hard limit."""
+        """Send ``cell`` to the child and wait for its rows, at most the hard limit; the child's news of parts
+        finished on the way goes to the process's listener (:func:`listening`)."""
         limit = None if job.time_limit is None else hard_limit(job.time_limit)
+        deadline = None if limit is None else time.monotonic() + limit
+        self.busy = True  # until the rows arrive: an interrupted wait leaves a cell running
         try:
             self.tasks.send((cell, job))
-            if self.results.poll(limit):  # also true when the process died: recv raises
-                return self.results.recv()
+            # poll is also true when the process died: recv raises
+            while self.results.poll(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                kind, message = self.results.recv()
+                if kind == "rows":
+                    self.busy = False
+                    return message
+                if _listener is not None:
+                    _listener(cell, message)
         except (EOFError, OSError):
             code = self.process.wait()
             self.close()
@@ -102,16 +118,37 @@ class Sandbox:
         self.close()
         return lost_row(cell, "timeout", f"killed at the hard limit of {limit:g} s", job.time_limit), []
 
-    def close(self) -> None:
-        if self.alive():
-            self.process.kill()
-        self.process.wait()
+    def close(self, grace: float = 0.0) -> None:
+        """End the child: killed at once (a cell overran, took it down or is still running), or, idle, first
+        given ``grace`` seconds to exit by itself once its task pipe closes (at the worker's exit, so that it
+        ends its own processes)."""
         for conn in (self.tasks, self.results):
             if not conn.closed:
                 conn.close()
+        try:
+            self.process.wait(0.0 if self.busy else grace)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
 
 
 _local = threading.local()
+_listener: Callable[[Cell, str], None] | None = None  # who hears the news of a cell's parts (see listening)
+
+
+@contextmanager
+def listening(listener: Callable[[Cell, str], None] | None) -> Iterator[None]:
+    """Within the block, ``listener(cell, line)`` hears each part that finishes in a sandbox this process
+    drives: the driver's display, where the driver runs its cells itself (one loky worker). Other workers'
+    sandboxes keep their news to themselves."""
+    global _listener
+    before, _listener = _listener, listener
+    try:
+        yield
+    finally:
+        _listener = before
 
 
 def in_sandbox(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -127,13 +164,6 @@ def in_sandbox(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any
 
 
 # -- the child's side ------------------------------------------------------------------
-def exit_with_parent(parent: int) -> None:
-    """End this process when the worker that started it is gone (its pipe may never close)."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
-
-
 def serve(tasks: Connection, results: Connection) -> None:
     import torch
 
@@ -153,13 +183,17 @@ def serve(tasks: Connection, results: Connection) -> None:
         try:
             load_plugins(job.plugins)
         except Exception as exc:
-            results.send((lost_row(cell, "failed", str(exc), job.time_limit), []))
+            results.send(("rows", (lost_row(cell, "failed", str(exc), job.time_limit), [])))
             continue
-        results.send(result_rows(cell, job.time_limit, max(1, job.part_jobs)))
+        news = lambda line: results.send(("news", line))
+        results.send(("rows", result_rows(cell, job.time_limit, max(1, job.part_jobs), news)))
 
 
 if __name__ == "__main__":
     os.dup2(2, 1)  # stray prints go to stderr; results travel only through the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and ends its workers
-    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    watch_parent(int(sys.argv[3]))
+    try:
+        serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    except BrokenPipeError:  # the worker died while this sandbox started or ran a cell
+        os._exit(1)

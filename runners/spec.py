@@ -33,6 +33,7 @@ number, got 'fast'``).
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from importlib.resources import files
@@ -92,8 +93,9 @@ def from_toml(data: dict[str, Any], source: str, base: Path, default_name: str, 
         if key not in TOP_KEYS:
             m.add(key, f"unknown key; known: {', '.join(TOP_KEYS)}")
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
-        m.add("name", f"{name!r} must be a string of letters, digits, '.', '_' or '-' (it names the store folder)")
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name) or name in (".", ".."):
+        m.add("name", f"{name!r} must be a string of letters, digits, '.', '_' or '-', not '.' or '..' "
+                      "(it names the store folder)")
     plugins = parse_imports(data.get("imports", []), base, m)
     seeds = parse_seeds(data.get("seeds", 1), "seeds", m)
     budgets = parse_budgets(data["budgets"], "budgets", m) if "budgets" in data else None
@@ -274,7 +276,7 @@ def parse_run(value: Any, m: Mistakes) -> RunSettings:
         kind = RUN_KEYS.get(key)
         if kind is None:
             m.add(f"run.{key}", f"unknown key; known: {', '.join(RUN_KEYS)}")
-        elif isinstance(item, bool) or not isinstance(item, (int, kind)) or item <= 0:
+        elif isinstance(item, bool) or not isinstance(item, (int, kind)) or not (math.isfinite(item) and item > 0):
             m.add(f"run.{key}", f"expected a positive {'integer' if kind is int else 'number'}, got {item!r}")
         else:
             settings[key] = kind(item)

@@ -43,6 +43,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def why_not_writable(exc: OSError) -> str:
+    """The reason a folder could not be made or written, for a one-line message."""
+    return "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+
+
 def part_name(number: int) -> str:
     return f"traces-{number:05d}.parquet"
 
@@ -140,6 +145,11 @@ class Store:
             return traces
         return traces[traces["run_id"].isin(cells["run_id"])].reset_index(drop=True)
 
+    def verified_cells(self) -> pd.DataFrame:
+        """The cells table, after checking every file the manifest lists as a writer's :meth:`open` does (so a
+        store that a run would refuse is refused here too, without taking the lock)."""
+        return self._twice(lambda: self._verified(self.manifest())[0])
+
     def finished_ids(self, retry: bool = False, code: str | None = None) -> set[str]:
         """Ids of stored cells; with ``retry``, those that failed or timed out count as unfinished;
         with ``code``, so do those made by other code (another ``cell.code_hash``, or none recorded)."""
@@ -157,8 +167,11 @@ class Store:
         """Take the writer's lock, verify every file and load the cells; one writer per store at a time."""
         if self._lock is not None:
             return self
-        self.path.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path / LOCK, "a")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock = open(self.path / LOCK, "a")
+        except OSError as exc:  # a file where the folder should be, or a folder this process cannot write
+            raise UserError(f"results store {self.path}: cannot write there ({why_not_writable(exc)})") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -176,11 +189,16 @@ class Store:
         for stale in self.path.glob(".*.tmp*"):  # left by a writer killed mid-write
             stale.unlink()
         manifest = self.manifest()
-        self._cells, cells_version = self._read_verified(CELLS, manifest.get(CELLS, []))
-        self._on_disk = {CELLS: cells_version}
-        for name in trace_parts(manifest):
-            self._on_disk[name] = self._read_verified(name, manifest[name])[1]
+        self._cells, self._on_disk = self._verified(manifest)
         self._settle(manifest)
+
+    def _verified(self, manifest: dict[str, list[dict[str, Any]]]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+        """The cells table and the version on disk of every file ``manifest`` lists, each checked against it."""
+        cells, version = self._read_verified(CELLS, manifest.get(CELLS, []))
+        on_disk = {CELLS: version}
+        for name in trace_parts(manifest):
+            on_disk[name] = self._read_verified(name, manifest[name])[1]
+        return cells, on_disk
 
     def _settle(self, manifest: dict[str, list[dict[str, Any]]]) -> None:
         """After a writer killed mid-flush: delete the new trace part if the cell rows of its flush
@@ -207,9 +225,11 @@ class Store:
 
     def append(self, rows: list[dict[str, Any]], traces: list[dict[str, Any]]) -> None:
         """Add cell rows, and their trace rows as a new part; a cell already stored is replaced, never
-        duplicated, and the rows of its earlier attempt are no longer read back."""
+        duplicated (nor is one given twice: its last row is kept), and the rows of its earlier attempt are
+        no longer read back."""
         if not rows:
             return
+        rows = list({r["cell_id"]: r for r in rows}.values())
         self.open()
         kept = self._cells
         if len(kept):

@@ -94,7 +94,7 @@ def test_every_mistake_is_reported_at_once_with_its_location(tmp_path):
         "seeds[2]: seed 1 is listed twice",
         "budgets[0]: budget evaluations=-5 must be positive",
         "run.jobs: expected a positive integer, got 0",
-        "problems[0].name: unknown problem 'spheer'; known:",
+        "problems[0].name: unknown problem 'spheer' (did you mean 'sphere'?); known:",
         "problems[1].settings.dim: expected an integer, got 'ten'",
         "problems[1].settings.colour: problem 'sphere' has no setting 'colour'; known: dim, device",
         "optimizers[0].hyper.lr: expected a number, got 'fast'",
@@ -169,7 +169,7 @@ def test_cli_reports_spec_mistakes_with_exit_code_2(tmp_path, capsys):
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "Traceback" not in "".join(err)
-    assert err[0].startswith(f"error: {path}: optimizers[0].hyper.lrr: optimizer 'gd' has no hyperparameter 'lrr'; known:")
+    assert err[0].startswith(f"error: {path}: optimizers[0].hyper.lrr: optimizer 'gd' has no hyperparameter 'lrr' (did you mean 'lr'?); known:")
     assert err[1].startswith(f"{path}: optimizers[1].name: unknown optimizer 'nosuch'")
 
 

@@ -156,7 +156,7 @@ def test_a_store_reads_with_pandas_as_the_readme_says(store):
 @pytest.mark.parametrize("argv,needle", [
     (["export", "STORE", "--format", "xls", "--out", "OUT"], "unknown export format 'xls'; choose coco, ioh, csv"),
     (["export", "/no/such/store", "--format", "coco", "--out", "OUT"], "no results store at /no/such/store"),
-    (["export", "STORE", "--format", "coco", "--out", "FILE"], "is a file, not a folder"),
+    (["export", "STORE", "--format", "coco", "--out", "FILE"], "cannot make that folder (a file is in the way)"),
     (["export", "STORE", "--format", "coco", "--out", "OUT", "--cost", "joules"], "unknown cost 'joules'"),
 ])
 def test_export_bad_input_exits_2_with_one_line(argv, needle, store, tmp_path, capsys):

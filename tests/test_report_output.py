@@ -72,7 +72,7 @@ def test_cli_report_prints_the_table_and_writes_the_report(store, tmp_path, caps
     (["report", "/no/such/store"], "no results store at /no/such/store"),
     (["report", "EMPTY"], "holds no cells"),
     (["report", "STORE", "--baseline", "adamw"], "baseline 'adamw' is not in the store"),
-    (["report", "STORE", "--out", "FILE"], "is a file, not a folder"),
+    (["report", "STORE", "--out", "FILE"], "cannot make that folder (a file is in the way)"),
 ])
 def test_cli_report_bad_input_exits_2_with_one_line(argv, needle, store, tmp_path, capsys):
     (tmp_path / "empty").mkdir()

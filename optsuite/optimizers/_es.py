@@ -17,6 +17,8 @@ from optsuite.optimizer import StepInfo
 TOL_X = 1e-11  # the search distribution's widest standard deviation
 TOL_FUN = 1e-11  # the spread of one generation's losses
 TOL_CONDITION = 1e14  # the condition number of the covariance
+HYPER_HELP = {"population": "candidates per generation (0: 4 + floor(3 ln n))",
+              "sigma0": "initial step size (standard deviation of the search distribution)"}
 
 
 def check_population_and_sigma(name: str, hyper: dict) -> None:

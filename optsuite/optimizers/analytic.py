@@ -22,6 +22,7 @@ class Analytic(Optimizer):
     """
 
     defaults = {"ridge": None}
+    hyper_help = {"ridge": "the solve's ridge per sample (None: the problem's), so a matrix can tune it"}
     requires = ("linear_readout",)
 
     def __init__(self, **hyper) -> None:

@@ -36,6 +36,10 @@ class BeamSearch(Optimizer):
 
     defaults = {"beam": 8, "children": 4, "sigma0": 0.3, "crossover": "none", "adapt": "success"}
     batchable = True
+    hyper_help = {"beam": "members kept after each step", "children": "children each member makes per step",
+                  "sigma0": "initial mutation step size of every member",
+                  "crossover": "none, uniform (each coordinate from either parent) or blend (BLX-0.5)",
+                  "adapt": "step sizes: success (1/5th success rule) or self (self-adaptive)"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
@@ -48,6 +52,10 @@ class BeamSearch(Optimizer):
             raise UserError(f"beam: crossover {h['crossover']!r} unknown; known: {', '.join(CROSSOVERS)}")
         if h["adapt"] not in ADAPTATIONS:
             raise UserError(f"beam: adapt {h['adapt']!r} unknown; known: {', '.join(ADAPTATIONS)}")
+
+    def population(self, dim: int) -> int:
+        """Parents and children, evaluated together."""
+        return self.hyper["beam"] * (1 + self.hyper["children"])
 
     def init(self, problem, seed: int) -> None:
         k = self.hyper["beam"]

@@ -9,7 +9,7 @@ from optsuite.crn import derive_seed
 from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import check_population_and_sigma
+from ._es import HYPER_HELP, check_population_and_sigma, population_size
 
 
 def pycma_seed(seed: int) -> int:
@@ -26,10 +26,14 @@ class PyCMA(Optimizer):
     """
 
     defaults = {"population": 0, "sigma0": 0.5, "separable": False}
+    hyper_help = {**HYPER_HELP, "separable": "diagonal covariance (pycma's CMA_diagonal): linear in the dimension"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
         check_population_and_sigma("cma", self.hyper)
+
+    def population(self, dim: int) -> int:
+        return population_size(dim, self.hyper["population"])
 
     def init(self, problem, seed: int) -> None:
         h = self.hyper

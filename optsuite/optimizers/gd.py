@@ -32,6 +32,15 @@ class GradientDescent(Optimizer):
         "schedule": "constant", "horizon": 5000, "warmup": 0, "lr_floor": 0.0,
         "gamma": 0.1, "decay_every": 1000, "clip": 0.0,
     }
+    hyper_help = {
+        "algorithm": "sgd, adam or adamw (torch.optim)", "lr": "base learning rate",
+        "weight_decay": "weight decay (adamw: decoupled)", "momentum": "SGD momentum, in [0, 1)",
+        "schedule": "learning-rate schedule: constant, cosine, linear or step",
+        "horizon": "steps over which the schedule decays", "warmup": "steps of linear warmup first",
+        "lr_floor": "final multiplier of the cosine and linear schedules",
+        "gamma": "the step schedule's multiplier per decay", "decay_every": "steps between the step schedule's decays",
+        "clip": "rescale the gradient to at most this L2 norm (0: no clipping)",
+    }
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

@@ -30,6 +30,9 @@ class Hebbian(Optimizer):
     """Hebbian (Sanger / Oja) feature learning without labels, then the exact least-squares readout."""
 
     defaults = {"rule": "sanger", "lr": 0.01, "hebbian_steps": 20}
+    hyper_help = {"rule": "sanger (ordered principal directions) or oja (each column alone)",
+                  "lr": "learning rate of the Hebbian rule",
+                  "hebbian_steps": "steps of feature learning before the layer is frozen"}
     requires = ("feature_layer",)
     default_budget = Budget(steps=40)
 

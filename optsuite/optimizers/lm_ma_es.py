@@ -35,7 +35,7 @@ from optsuite.errors import UserError
 from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import check_population_and_sigma, population_size, step_report
+from ._es import HYPER_HELP, check_population_and_sigma, population_size, step_report
 
 
 def positive_weights(lam: int) -> list[float]:
@@ -60,6 +60,7 @@ class LMMAES(Optimizer):
     """
 
     defaults = {"population": 0, "sigma0": 0.5, "memory": 0}
+    hyper_help = {**HYPER_HELP, "memory": "direction vectors kept (0: 4 + floor(3 ln n))"}
     batchable = True
 
     def __init__(self, **hyper) -> None:
@@ -67,6 +68,9 @@ class LMMAES(Optimizer):
         check_population_and_sigma("lm-ma-es", self.hyper)
         if self.hyper["memory"] < 0:
             raise UserError(f"lm-ma-es: memory={self.hyper['memory']} must be at least 0 (0: 4 + floor(3 ln n))")
+
+    def population(self, dim: int) -> int:
+        return population_size(dim, self.hyper["population"])
 
     def init(self, problem, seed: int) -> None:
         n, device, dtype = problem.dim, problem.device, problem.dtype

@@ -33,6 +33,11 @@ class MonteCarlo(Optimizer):
 
     defaults = {"mode": "local", "population": 16, "radius": 0.5, "shrink": 0.5, "patience": 5}
     batchable = True
+    hyper_help = {"mode": "local (Gaussian around the best) or global (fresh initial draws)",
+                  "population": "points per step, the incumbent included",
+                  "radius": "local mode: initial standard deviation of the steps",
+                  "shrink": "local mode: radius multiplier after patience steps without improvement",
+                  "patience": "local mode: steps without improvement before the radius shrinks"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
@@ -43,6 +48,9 @@ class MonteCarlo(Optimizer):
             raise UserError(f"montecarlo: population={h['population']} must be at least 2")
         if h["radius"] <= 0 or not 0 < h["shrink"] < 1 or h["patience"] < 1:
             raise UserError("montecarlo: need radius > 0, 0 < shrink < 1, patience >= 1")
+
+    def population(self, dim: int) -> int:
+        return self.hyper["population"]
 
     def init(self, problem, seed: int) -> None:
         self.seed = seed

@@ -58,6 +58,10 @@ class Nevergrad(Optimizer):
 
     ng_name = ""
     defaults = {"population": 0, "sigma0": 1.0, "bound": 0.0, "ng_budget": 1_000_000}
+    hyper_help = {"population": "nevergrad's num_workers (0: 1 if sequential, else 4 + floor(3 ln n))",
+                  "sigma0": "the parametrization's mutation scale",
+                  "bound": "bound every coordinate to [-bound, bound] (0: unbounded)",
+                  "ng_budget": "evaluations nevergrad is told it has (some choose their strategy from it)"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
@@ -67,6 +71,9 @@ class Nevergrad(Optimizer):
         self.sequential = bool(getattr(nevergrad_registry()[self.ng_name], "no_parallelization", False))
         if self.sequential and h["population"] > 1:
             raise UserError(f"{self.name} is sequential: population must be 0 or 1, not {h['population']}")
+
+    def population(self, dim: int) -> int:
+        return 1 if self.sequential else population_size(dim, self.hyper["population"])
 
     def init(self, problem, seed: int) -> None:
         import nevergrad as ng

@@ -20,7 +20,8 @@ from optsuite.errors import UserError
 from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import centred_ranks, check_population_and_sigma, even_population_size, mirrored_normal, step_report
+from ._es import (HYPER_HELP, centred_ranks, check_population_and_sigma, even_population_size, mirrored_normal,
+                  step_report)
 
 ADAM_BETAS = (0.9, 0.999)  # the paper's code: Adam's defaults
 ADAM_EPSILON = 1e-8
@@ -53,6 +54,10 @@ class OpenES(Optimizer):
 
     defaults = {"population": 0, "sigma0": 0.02, "lr": 0.01, "weight_decay": 0.005, "sigma_decay": 1.0,
                 "sigma_min": 0.0}
+    hyper_help = {**HYPER_HELP, "population": "candidates per generation, in mirrored pairs (0: 4 + floor(3 ln n), made even)",
+                  "sigma0": "standard deviation of the perturbations", "lr": "Adam's step size on the mean",
+                  "weight_decay": "L2 coefficient added to the gradient estimate (the paper's l2coeff)",
+                  "sigma_decay": "sigma's factor per generation (1: fixed)", "sigma_min": "sigma's floor under decay"}
     batchable = True
 
     def __init__(self, **hyper) -> None:
@@ -64,6 +69,9 @@ class OpenES(Optimizer):
                             f"weight_decay={h['weight_decay']}")
         if not 0 < h["sigma_decay"] <= 1 or not 0 <= h["sigma_min"] <= h["sigma0"]:
             raise UserError("openes: need 0 < sigma_decay <= 1 and 0 <= sigma_min <= sigma0")
+
+    def population(self, dim: int) -> int:
+        return even_population_size(dim, self.hyper["population"])
 
     def init(self, problem, seed: int) -> None:
         n, device, dtype = problem.dim, problem.device, problem.dtype

@@ -25,7 +25,8 @@ from optsuite.errors import UserError
 from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import centred_ranks, check_population_and_sigma, even_population_size, mirrored_normal, step_report
+from ._es import (HYPER_HELP, centred_ranks, check_population_and_sigma, even_population_size, mirrored_normal,
+                  step_report)
 
 
 def clipup(velocity: torch.Tensor, grad: torch.Tensor, step_size: float, momentum: float,
@@ -58,6 +59,11 @@ class PGPE(Optimizer):
 
     defaults = {"population": 0, "sigma0": 0.5, "center_lr": 0.0, "max_speed": 0.0, "momentum": 0.9,
                 "stdev_lr": 0.1, "stdev_max_change": 0.2}
+    hyper_help = {**HYPER_HELP, "population": "candidates per generation, in mirrored pairs (0: 4 + floor(3 ln n), made even)",
+                  "center_lr": "ClipUp's step size on the mean (0: max_speed / 2)",
+                  "max_speed": "ClipUp's largest step of the mean (0: sigma0 sqrt(n) / 15)",
+                  "momentum": "ClipUp's momentum", "stdev_lr": "learning rate of the standard deviations",
+                  "stdev_max_change": "largest relative change of a standard deviation per generation"}
     batchable = True
 
     def __init__(self, **hyper) -> None:
@@ -68,6 +74,9 @@ class PGPE(Optimizer):
             raise UserError("pgpe: center_lr, max_speed and stdev_lr must be at least 0 (0: the default rule)")
         if not 0 <= h["momentum"] < 1 or not 0 <= h["stdev_max_change"] <= 1:
             raise UserError("pgpe: need 0 <= momentum < 1 and 0 <= stdev_max_change <= 1")
+
+    def population(self, dim: int) -> int:
+        return even_population_size(dim, self.hyper["population"])
 
     def speeds(self, n: int) -> tuple[float, float]:
         """(center_lr, max_speed) for dimension ``n``, the rules of thumb filling what is 0."""

@@ -15,7 +15,7 @@ from optsuite.errors import UserError
 from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import check_population_and_sigma, population_size, step_report
+from ._es import HYPER_HELP, check_population_and_sigma, population_size, step_report
 
 
 def rank_utilities(lam: int) -> list[float]:
@@ -35,6 +35,9 @@ class SNES(Optimizer):
 
     defaults = {"population": 0, "sigma0": 0.5, "mirrored": False, "lr_mean": 1.0, "lr_sigma": 0.0}
     batchable = True
+    hyper_help = {**HYPER_HELP, "mirrored": "evaluate each perturbation with both signs (even population)",
+                  "lr_mean": "learning rate of the mean",
+                  "lr_sigma": "learning rate of the standard deviations (0: (3 + ln n) / (5 sqrt n))"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
@@ -42,6 +45,9 @@ class SNES(Optimizer):
         check_population_and_sigma("snes", h)
         if h["lr_mean"] <= 0 or h["lr_sigma"] < 0:
             raise UserError("snes: need lr_mean > 0 and lr_sigma >= 0 (0: the default)")
+
+    def population(self, dim: int) -> int:
+        return population_size(dim, self.hyper["population"])
 
     def init(self, problem, seed: int) -> None:
         n, device, dtype = problem.dim, problem.device, problem.dtype

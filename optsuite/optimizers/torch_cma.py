@@ -16,7 +16,7 @@ from optsuite.errors import UserError
 from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import check_population_and_sigma, population_size, step_report
+from ._es import HYPER_HELP, check_population_and_sigma, population_size, step_report
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,17 @@ class TorchCMA(Optimizer):
 
     defaults = {"population": 0, "sigma0": 0.5, "separable": False, "eigen_interval": 0.0}
     batchable = True
+    hyper_help = {**HYPER_HELP, "separable": "diagonal covariance (Ros & Hansen 2008): linear in the dimension",
+                  "eigen_interval": "generations between eigendecompositions (0: the tutorial's)"}
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
         check_population_and_sigma("torch-cma", self.hyper)
         if not self.hyper["eigen_interval"] >= 0:
             raise UserError(f"torch-cma: eigen_interval must be at least 0, got {self.hyper['eigen_interval']}")
+
+    def population(self, dim: int) -> int:
+        return population_size(dim, self.hyper["population"])
 
     def init(self, problem, seed: int) -> None:
         n, device, dtype = problem.dim, problem.device, problem.dtype

@@ -17,9 +17,9 @@
 #   - the benchmark in tf32 and bf16; one eigendecomposition at n = 2,730 (what a full
 #     CMA-ES generation waits for); the JAX anchor of DESIGN section 7 (when jax has a GPU
 #     backend); the fused kernel's tile configurations and its fraction of the ceilings;
+#   - runs batched together: cells per hour of a small matrix with --batch-runs 8 against
+#     without (python -m optsuite.benchmarks.batched_runs --device cuda), its numbers checked equal;
 #   - a small matrix on CUDA (two problems x four optimizers x two seeds, two cells sharing the GPU).
-# Runs batched together (several runs' populations in one kernel call) are not implemented,
-# so nothing here measures them.
 # Needs torch and pytest; Triton for the fused kernel; pycma, mnist1d and jax are optional
 # (their rows print as skipped). Runs from a checkout: optsuite is installed with
 # `pip install --no-deps -e .` first (the benchmarks are modules of the installed package).
@@ -69,6 +69,7 @@ for _ in range(5): torch.linalg.eigh(c)
 torch.cuda.synchronize(); print(f'torch.linalg.eigh, n=2730, float32: {(time.perf_counter() - t) / 5 * 1e3:.1f} ms')"
 if "$python" -c "import jax; jax.devices('gpu')" >/dev/null 2>&1; then check 60 "$python" -m optsuite.benchmarks.jax_anchor; fi
 check 90 "$python" -m optsuite.benchmarks.fused_kernel
+check 120 "$python" -m optsuite.benchmarks.batched_runs --device cuda --rounds 1 --evaluations 50000
 smoke=$(mktemp -d)
 check 90 "$python" -c "import sys; from optsuite.cli import main; sys.exit(main(sys.argv[1:]))" run \
     -p "noprop-block(block=learned-features,hidden=64,T=3,t=2,device=cuda)" \

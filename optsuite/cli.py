@@ -140,6 +140,7 @@ def run_command(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler ADDRESS (default: a local cluster of -j workers)"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per cell; an overrun is recorded as status timeout"),
     gpu_slots: Optional[int] = typer.Option(None, "--gpu-slots", help="concurrent cells per CUDA device and machine (default 1)"),
+    batch_runs: Optional[int] = typer.Option(None, "--batch-runs", help="cells of one problem whose optimizers allow it run together, K at a time, sharing each step's evaluation (default 1: each alone)"),
     retry: bool = typer.Option(False, "--retry", help="run stored cells that failed or timed out again"),
     rerun_stale: bool = typer.Option(False, "--rerun-stale", help="run stored cells made by other code again"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
@@ -174,6 +175,9 @@ def run_command(
         raise UserError(f"--time-limit {limit:g} must be a positive, finite number of seconds")
     if slots < 1:
         raise UserError(f"--gpu-slots {slots} must be at least 1")
+    together = batch_runs if batch_runs is not None else spec.run.batch_runs or 1
+    if together < 1:
+        raise UserError(f"--batch-runs {together} must be at least 1")
     default_out = Path("results") / (spec.name if matrix else time.strftime("run-%Y%m%d-%H%M%S"))
     store = Store(out or default_out)
     if dry_run:
@@ -185,8 +189,8 @@ def run_command(
         return
     mode = "quiet" if quiet else "auto"
     try:
-        cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots), runner, retry, mode, rerun_stale,
-                       spec.tunings, add)
+        cells = resume(spec.cells, store, Job(limit, None, spec.plugins, slots, batch_runs=together), runner, retry,
+                       mode, rerun_stale, spec.tunings, add)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None

@@ -82,10 +82,10 @@ class Cell:
 
         return unsupported(problem, self.optimizer, self.hyper, self.parts)
 
-    def build(self):
+    def build(self, problem=None):
         """(problem, optimizer, budget) objects, the budget the optimizer's default if the cell names
-        none; raises UserError on bad settings."""
-        problem, optimizer = self.make_problem(), self.make_optimizer()
+        none; raises UserError on bad settings. ``problem``: this cell's problem, where already built."""
+        problem, optimizer = problem or self.make_problem(), self.make_optimizer()
         reason = self.unsupported(problem)
         if reason:
             raise UserError(reason)
@@ -167,11 +167,10 @@ def result_rows(cell: Cell, time_limit: float | None = None, part_jobs: int = 1,
     minibatch losses. A network's trace rows at its checkpoints carry its metrics there
     (``test_accuracy``, ...), for anytime accuracy. ``news`` hears a line as each part finishes.
     """
-    from optsuite.parts import CHECKPOINTS, Decomposable, plan, run_parts
+    from optsuite.parts import Decomposable, plan, run_parts
     from optsuite.run import run
 
     row = config_row(cell, time_limit)
-    trace: list[dict[str, Any]] = []
     try:
         problem = cell.make_problem()
         row["network"] = bool(problem.network)
@@ -180,23 +179,58 @@ def result_rows(cell: Cell, time_limit: float | None = None, part_jobs: int = 1,
             result = run_parts(problem, planned, cell.budget, cell.seed, part_jobs, time_limit, news=news)
             row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
                        parts=json.dumps(result.parts), minibatch=False)  # its trace: full train losses
-            steps = checkpoint_rows(result.checkpoints)
-        else:
-            problem, optimizer, own_budget = cell.build()
-            budget = own_budget.capped(time_limit)
-            result = run(problem, optimizer, budget, cell.seed, CHECKPOINTS if problem.network else ())
-            row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
-                       minibatch=problem.minibatched)
-            if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
-                row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
-            steps = with_checkpoint_metrics(problem, result)
-        row.update({f"metric_{k}": v for k, v in result.metrics.items()})
-        row.update({f"spent_{k}": v for k, v in result.spent.items()})
-        trace = [{"cell_id": row["cell_id"], "run_id": row["run_id"], "step": i + 1, **r} for i, r in enumerate(steps)]
+            return finished(row, result, checkpoint_rows(result.checkpoints))
+        problem, optimizer, own_budget = cell.build(problem)
+        budget = own_budget.capped(time_limit)
+        return run_row(row, problem, own_budget, budget, run(problem, optimizer, budget, cell.seed, checkpoints_of(problem)),
+                       time_limit)
     except Exception as exc:
         row.update(status="failed", stop="error", error=one_line(exc))
-    row["trace_rows"] = len(trace)
-    row["finished"] = time.time()
+        return finished(row, None, [])
+
+
+def batch_rows(cells: list[Cell], time_limit: float | None = None) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Run ``cells`` (of one problem configuration, their optimizers batchable) batched together
+    (:func:`optsuite.batch.run_batched`); each cell's rows as :func:`result_rows` would give them, and its
+    row's ``batched`` column the number of runs it shared its evaluations with. Never raises."""
+    from optsuite.batch import run_batched
+
+    rows = [dict(config_row(cell, time_limit), batched=len(cells)) for cell in cells]
+    try:
+        problem = cells[0].make_problem()
+        built = [cell.build(problem)[1:] for cell in cells]
+        budgets = [own.capped(time_limit) for _, own in built]
+        results, _ = run_batched(problem, [(opt, b, c.seed) for (opt, _), b, c in zip(built, budgets, cells)],
+                                 checkpoints_of(problem))
+    except Exception as exc:
+        return [finished(dict(row, status="failed", stop="error", error=one_line(exc)), None, []) for row in rows]
+    return [run_row(dict(row, network=bool(problem.network)), problem, own, budget, result, time_limit)
+            for row, (_, own), budget, result in zip(rows, built, budgets, results)]
+
+
+def checkpoints_of(problem) -> tuple[float, ...]:
+    """Where a run keeps its parameters: a network at :data:`optsuite.parts.CHECKPOINTS`, anything else nowhere."""
+    from optsuite.parts import CHECKPOINTS
+
+    return CHECKPOINTS if problem.network else ()
+
+
+def run_row(row: dict[str, Any], problem, own_budget, budget, result, time_limit: float | None):
+    """The rows of one run (``budget``: its own, capped by ``time_limit``): status, metrics, costs, trace."""
+    row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
+               minibatch=problem.minibatched)
+    if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
+        row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
+    return finished(row, result, with_checkpoint_metrics(problem, result))
+
+
+def finished(row: dict[str, Any], result, steps: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The row with the result's metrics and costs, and its trace rows (``steps``); stamped finished now."""
+    if result is not None:
+        row.update({f"metric_{k}": v for k, v in result.metrics.items()})
+        row.update({f"spent_{k}": v for k, v in result.spent.items()})
+    trace = [{"cell_id": row["cell_id"], "run_id": row["run_id"], "step": i + 1, **r} for i, r in enumerate(steps)]
+    row.update(trace_rows=len(trace), finished=time.time())
     return row, trace
 
 

@@ -25,6 +25,7 @@ from joblib.externals.loky.process_executor import BrokenProcessPool
 from optsuite.errors import UserError, one_line
 from optsuite.parent import watch_parent
 
+from .batching import cells_of, tasks
 from .cell import Cell, code_hash, lost_row
 from .flush import Flusher
 from .progress import Display
@@ -109,10 +110,11 @@ def loky_results(pool: Callable[[], Parallel], workers: int, cells: list[Cell], 
     while pending:
         results = pool()(delayed(in_sandbox)(cell, job) for cell in pending)
         try:
-            for row, trace in results:
-                if row["cell_id"] not in returned:
-                    returned.add(row["cell_id"])
-                    yield row, trace
+            for records in results:
+                task = "+".join(row["cell_id"] for row, _ in records)
+                if task not in returned:
+                    returned.add(task)
+                    yield from records
             return
         except BrokenProcessPool as exc:
             pending = [cell for cell in pending if cell.cell_id not in returned]
@@ -121,7 +123,7 @@ def loky_results(pool: Callable[[], Parallel], workers: int, cells: list[Cell], 
             pending = [cell for cell in pending if cell not in lost]
             warn(f"a worker process died ({worker_death(exc)}); running {len(pending)} unfinished cells again"
                  + (f", {len(lost)} recorded as failed" if lost else ""))
-            for cell in lost:
+            for cell in (c for task in lost for c in cells_of(task)):
                 yield lost_row(cell, "failed", f"its worker process died {RETRIES + 1} times ({worker_death(exc)})",
                                job.time_limit), []
         finally:
@@ -149,11 +151,12 @@ def dask_results(client, cells: list[Cell], job: Job, warn: Callable[[str], None
         except TimeoutError:
             done = set()
         for future in done:  # released as it is read, so that the cluster lets go of its result
-            cell = futures.pop(future)
+            task = futures.pop(future)
             if future.status == "finished":
-                yield future.result()
+                yield from future.result()
             else:
-                yield lost_row(cell, "failed", one_line(future.exception()), job.time_limit), []
+                for cell in cells_of(task):
+                    yield lost_row(cell, "failed", one_line(future.exception()), job.time_limit), []
         if not pending or cluster_workers(client):
             alone_since = None
             continue
@@ -189,7 +192,7 @@ def dispatch(cells: list[Cell], store: Store, job: Job, backend: Backend, mode: 
             job = replace(job, part_jobs=max(1, (os.cpu_count() or 1) // workers))
         with Flusher(store, flush_seconds) as flusher, Display(len(cells), workers, mode) as display, \
                 listening(display.part if backend.name == "loky" and workers == 1 else None):
-            for row, trace in runner(cells, job, display.warn):
+            for row, trace in runner(tasks(cells, job.batch_runs), job, display.warn):
                 flusher.add(row, trace)
                 display.finished(row)
 

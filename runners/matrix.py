@@ -39,6 +39,7 @@ class RunSettings:
     jobs: int | None = None
     time_limit: float | None = None
     gpu_slots: int | None = None
+    batch_runs: int | None = None
 
 
 @dataclass

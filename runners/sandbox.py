@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterator
 from optsuite.errors import one_line
 from optsuite.parent import watch_parent
 
-from .cell import Cell, lost_row, result_rows
+from .batching import Batch, Task, cells_of
+from .cell import Cell, batch_rows, lost_row, result_rows
 from .gpu import gpu_slot
 
 START_SECONDS = 300.0  # a fresh sandbox must import its modules within this
@@ -53,6 +54,7 @@ class Job:
     plugins: tuple[str, ...] = ()
     gpu_slots: int = 1
     part_jobs: int = 0
+    batch_runs: int = 1  # cells of one problem run together, their evaluations shared (runners/batching.py)
 
 
 def hard_limit(time_limit: float) -> float:
@@ -95,14 +97,16 @@ class Sandbox:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def submit(self, cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Send ``cell`` to the child and wait for its rows, at most the hard limit; the child's news of parts
-        finished on the way goes to the process's listener (:func:`listening`)."""
-        limit = None if job.time_limit is None else hard_limit(job.time_limit)
+    def submit(self, task: Task, job: Job) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Send ``task`` (a cell, or a batch of cells run together) to the child and wait for its cells' rows, at
+        most the hard limit (a batch: that of its cells one after another); the child's news of parts finished on
+        the way goes to the process's listener (:func:`listening`)."""
+        cells = cells_of(task)
+        limit = None if job.time_limit is None else hard_limit(job.time_limit) * len(cells)
         deadline = None if limit is None else time.monotonic() + limit
         self.busy = True  # until the rows arrive: an interrupted wait leaves a cell running
         try:
-            self.tasks.send((cell, job))
+            self.tasks.send((task, job))
             # poll is also true when the process died: recv raises
             while self.results.poll(None if deadline is None else max(0.0, deadline - time.monotonic())):
                 kind, message = self.results.recv()
@@ -110,13 +114,14 @@ class Sandbox:
                     self.busy = False
                     return message
                 if _listener is not None:
-                    _listener(cell, message)
+                    _listener(cells[0], message)
         except (EOFError, OSError):
             code = self.process.wait()
             self.close()
-            return lost_row(cell, "failed", died(code), job.time_limit), []
+            return [(lost_row(cell, "failed", died(code), job.time_limit), []) for cell in cells]
         self.close()
-        return lost_row(cell, "timeout", f"killed at the hard limit of {limit:g} s", job.time_limit), []
+        return [(lost_row(cell, "timeout", f"killed at the hard limit of {limit:g} s", job.time_limit), [])
+                for cell in cells]
 
     def close(self, grace: float = 0.0) -> None:
         """End the child: killed at once (a cell overran, took it down or is still running), or, idle, first
@@ -151,16 +156,17 @@ def listening(listener: Callable[[Cell, str], None] | None) -> Iterator[None]:
         _listener = before
 
 
-def in_sandbox(cell: Cell, job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run ``cell`` in this worker's sandbox (started on first use); never raises."""
-    with gpu_slot(cell.device, job.gpu_slots):
+def in_sandbox(task: Task, job: Job) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Run ``task`` (a cell or a batch) in this worker's sandbox (started on first use); its cells' rows.
+    Never raises."""
+    with gpu_slot(task.device, job.gpu_slots):
         sandbox = getattr(_local, "sandbox", None)
         if sandbox is None or not sandbox.alive():
             try:
                 sandbox = _local.sandbox = Sandbox()
             except Exception as exc:
-                return lost_row(cell, "failed", one_line(exc), job.time_limit), []
-        return sandbox.submit(cell, job)
+                return [(lost_row(cell, "failed", one_line(exc), job.time_limit), []) for cell in cells_of(task)]
+        return sandbox.submit(task, job)
 
 
 # -- the child's side ------------------------------------------------------------------
@@ -175,7 +181,7 @@ def serve(tasks: Connection, results: Connection) -> None:
     results.send("ready")
     while True:
         try:
-            cell, job = tasks.recv()
+            task, job = tasks.recv()
         except EOFError:
             return
         if job.threads:
@@ -183,10 +189,13 @@ def serve(tasks: Connection, results: Connection) -> None:
         try:
             load_plugins(job.plugins)
         except Exception as exc:
-            results.send(("rows", (lost_row(cell, "failed", str(exc), job.time_limit), [])))
+            results.send(("rows", [(lost_row(cell, "failed", str(exc), job.time_limit), []) for cell in cells_of(task)]))
+            continue
+        if isinstance(task, Batch):
+            results.send(("rows", batch_rows(list(task.cells), job.time_limit)))
             continue
         news = lambda line: results.send(("news", line))
-        results.send(("rows", result_rows(cell, job.time_limit, max(1, job.part_jobs), news)))
+        results.send(("rows", [result_rows(task, job.time_limit, max(1, job.part_jobs), news)]))
 
 
 if __name__ == "__main__":

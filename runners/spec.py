@@ -12,6 +12,7 @@ A spec file (all keys but ``problems`` and ``optimizers`` optional)::
     jobs = 2                               # parallel cells
     time_limit = 120                       # seconds per cell, enforced (sandbox.py)
     gpu_slots = 1                          # concurrent cells per CUDA device and machine (gpu.py)
+    batch_runs = 8                         # cells of one problem run together, sharing evaluations (batching.py)
 
     [[problems]]
     name = "least-squares"
@@ -52,7 +53,7 @@ from .tuning import Settings as TuningSettings
 TOP_KEYS = ("name", "description", "seeds", "budgets", "unsupported", "imports", "run", "tuning", "problems",
             "optimizers")
 TUNING_KEYS = ("seeds", "fraction")
-RUN_KEYS = {"jobs": int, "time_limit": float, "gpu_slots": int}
+RUN_KEYS = {"jobs": int, "time_limit": float, "gpu_slots": int, "batch_runs": int}
 SETTINGS_KEY = {"problem": "settings", "optimizer": "hyper"}
 
 

@@ -54,3 +54,40 @@ def test_runs_drawing_from_global_state_or_limited_in_seconds_are_not_batchable(
     assert not batchable(OPTIMIZERS.create("snes"), Budget(seconds=5))  # its seconds would include the wait
     assert batchable(OPTIMIZERS.create("snes"), Budget(steps=5))
     assert batchable(OPTIMIZERS.create("torch-cma", restarts="bipop"), Budget(steps=5))
+
+
+def test_a_matrix_run_with_batched_cells_stores_what_it_stores_without(tmp_path):
+    from optsuite.cli import main
+    from optsuite.runners.store import Store
+
+    flags = ["-p", "noprop-block(T=3,t=2,hidden=8)", "-p", "sphere(dim=5)", "-o", "snes(sigma0=0.05)",
+             "-o", "torch-cma(sigma0=0.05,separable=true)", "-o", "cma(sigma0=0.05)", "-o", "gd", "-s", "2",
+             "-b", "evaluations=400", "-q"]
+    assert main(["run", *flags, "--out", str(tmp_path / "alone")]) == 0
+    assert main(["run", *flags, "--batch-runs", "3", "--out", str(tmp_path / "together")]) == 0
+    alone, together = (Store(tmp_path / k).cells().set_index("cell_id").sort_index() for k in ("alone", "together"))
+    same = [c for c in alone if c.startswith("metric_") or c in ("status", "trace_rows", "spent_evaluations",
+                                                                   "spent_sample_forwards", "spent_flops", "spent_steps")]
+    assert alone.index.equals(together.index)
+    assert (alone[same].fillna(-1) == together[same].fillna(-1)).all().all()
+    batched = together.loc[together["optimizer"].isin(["snes", "torch-cma"]), "batched"]
+    assert (batched == 3).sum() == 6 and batched.isna().sum() == 2  # per problem: a batch of 3, the 4th alone
+    assert together.loc[together["optimizer"].isin(["cma", "gd"]), "batched"].isna().all()  # never batched
+
+
+def test_tasks_group_one_problems_batchable_cells_by_seed_and_leave_the_rest_alone():
+    from optsuite.runners.batching import Batch, tasks
+    from optsuite.runners.cell import Cell
+
+    cells = [Cell("sphere", name, seed, Budget(steps=5), {"dim": 3}) for seed in (0, 1) for name in ("snes", "pgpe", "cma")]
+    cells.append(Cell("sphere", "snes", 0, Budget(seconds=5), {"dim": 4}))
+    cells.append(Cell("noprop-dt", "snes", 0, Budget(steps=5), {"T": 2}))
+    grouped = tasks(cells, 3)
+    batches = [t for t in grouped if isinstance(t, Batch)]
+    assert [[(c.optimizer, c.seed) for c in b.cells] for b in batches] == [[("snes", 0), ("pgpe", 0), ("snes", 1)]]
+    alone = [t for t in grouped if not isinstance(t, Batch)]
+    assert [(c.optimizer, c.seed) for c in alone if c.problem == "sphere" and c.problem_args == {"dim": 3}] == [
+        ("pgpe", 1), ("cma", 0), ("cma", 1)]
+    assert any(c.problem == "noprop-dt" for c in alone) and any(c.budget.seconds for c in alone)
+    assert sum(len(b.cells) for b in batches) + len(alone) == len(cells)
+    assert tasks(cells, 1) == cells

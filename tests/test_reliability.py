@@ -429,7 +429,7 @@ def test_a_cell_whose_worker_dies_twice_is_recorded_as_failed_and_the_rest_go_on
                 raise TerminatedWorkerError("A worker process managed by the executor was unexpectedly terminated.\n"
                                             "The exit codes of the workers are {SIGKILL(-9)}")
             for _, args, _ in tasks:
-                yield {"cell_id": args[0].cell_id, "status": "ok"}, []
+                yield [({"cell_id": args[0].cell_id, "status": "ok"}, [])]  # a task's records
 
         return results()
 
@@ -445,7 +445,7 @@ def test_a_late_result_of_a_broken_pool_is_not_stored_twice(tmp_path):
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     cells = [Cell("sphere", "gd", seed, None) for seed in range(3)]
-    row = lambda cell, attempt: ({"cell_id": cell.cell_id, "status": "ok", "attempt": attempt}, [])
+    row = lambda cell, attempt: [({"cell_id": cell.cell_id, "status": "ok", "attempt": attempt}, [])]
     rounds = iter([[row(cells[0], 1), TerminatedWorkerError("worker died")],
                    [row(cells[0], 1), row(cells[1], 2), row(cells[0], 2), row(cells[2], 2)]])
 

@@ -12,6 +12,8 @@ are checked equal. Prints wall seconds, cells per hour and their ratio per round
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import tempfile
 import time
 from pathlib import Path
@@ -30,8 +32,9 @@ def run_matrix(out: Path, device: str, batch_runs: int, evaluations: int, seeds:
     flags = [f for p in PROBLEMS for f in ("-p", p.format(device=f",device={device}" if device != "cpu" else ""))]
     flags += [f for o in OPTIMIZERS for f in ("-o", o)]
     started = time.perf_counter()
-    code = cli(["run", *flags, "-s", str(seeds), "-b", f"evaluations={evaluations}", "-j", "1", "-q",
-                "--batch-runs", str(batch_runs), "--out", str(out)])
+    with contextlib.redirect_stdout(io.StringIO()):  # the run's own tables; this prints its figures only
+        code = cli(["run", *flags, "-s", str(seeds), "-b", f"evaluations={evaluations}", "-j", "1", "-q",
+                    "--batch-runs", str(batch_runs), "--out", str(out)])
     if code != 0:
         raise SystemExit(f"the matrix run failed with exit code {code}")
     return time.perf_counter() - started

@@ -7,6 +7,20 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import Iterable
+
+
+def print_lines(lines: Iterable[str]) -> int:
+    """Print a benchmark's lines as they come; -> its exit code (2, after one line, for a UserError)."""
+    from optsuite.errors import UserError
+
+    try:
+        for line in lines:
+            print(line, flush=True)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def command_line(module: str) -> str:

@@ -25,6 +25,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from optsuite.benchmarks import print_lines
 from optsuite.benchmarks.population_eval import timed, timing_samples
 from optsuite.device import device_name, resolve_device
 from optsuite.engine import chunked
@@ -140,13 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     parser.add_argument("--repeats", type=int, default=5, help="timed samples per median")
     args = parser.parse_args(argv)
-    try:
-        for line in benchmark(args.device, args.small, args.threads, args.repeats):
-            print(line, flush=True)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return print_lines(benchmark(args.device, args.small, args.threads, args.repeats))
 
 
 if __name__ == "__main__":

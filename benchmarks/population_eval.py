@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from optsuite.benchmarks import jax_anchor
+from optsuite.benchmarks import jax_anchor, print_lines
 from optsuite.crn import generator
 from optsuite.device import device_name, resolve_device
 from optsuite.engine import (KERNELS, PRECISIONS, chunk_size, memory_cap, mlp_activation_bytes, mlp_dim, mlp_flops,
@@ -424,14 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", default="auto", choices=KERNELS,
                         help="the engine's kernel for 'ours' (auto: fused on CUDA where it applies)")
     args = parser.parse_args(argv)
-    try:
-        for line in benchmark(args.small, args.device, args.precision, args.steps, args.repeats, args.threads,
-                              args.kernel):
-            print(line, flush=True)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return print_lines(benchmark(args.small, args.device, args.precision, args.steps, args.repeats, args.threads,
+                                 args.kernel))
 
 
 if __name__ == "__main__":

@@ -91,3 +91,25 @@ def test_tasks_group_one_problems_batchable_cells_by_seed_and_leave_the_rest_alo
     assert any(c.problem == "noprop-dt" for c in alone) and any(c.budget.seconds for c in alone)
     assert sum(len(b.cells) for b in batches) + len(alone) == len(cells)
     assert tasks(cells, 1) == cells
+
+
+def test_batched_runs_take_turns_stepping():
+    import threading
+    import time
+
+    seen, lock = {"now": 0, "most": 0}, threading.Lock()
+
+    class Watched(type(OPTIMIZERS.create("snes"))):
+        def step(self, problem, draw):
+            with lock:
+                seen["now"] += 1
+                seen["most"] = max(seen["most"], seen["now"])
+            time.sleep(0.002)  # another run would step meanwhile, were it free to
+            with lock:
+                seen["now"] -= 1
+            return super().step(problem, draw)
+
+    problem = PROBLEMS.create("sphere", dim=4)
+    results, _ = run_batched(problem, [(Watched(), Budget(steps=20), seed) for seed in range(4)])
+    assert [r.status for r in results] == ["ok"] * 4
+    assert seen["most"] == 1

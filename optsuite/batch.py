@@ -2,7 +2,7 @@
 
 Each run steps in a thread of its own, behind the usual Optimizer interface, one thread at a
 time (threads that step at once contend for the interpreter at every small torch operation,
-which slowed their steps down several times on the CPU); its
+which made their steps more than twice as slow on the CPU); its
 ``evaluate`` calls wait at a :class:`Batcher`, which, once every live run waits (or has
 ended), evaluates what they asked for in one ``evaluate`` call per distinct draw (runs with
 the same seed see the same draw at the same step, so their populations share one call),

@@ -69,7 +69,7 @@ for _ in range(5): torch.linalg.eigh(c)
 torch.cuda.synchronize(); print(f'torch.linalg.eigh, n=2730, float32: {(time.perf_counter() - t) / 5 * 1e3:.1f} ms')"
 if "$python" -c "import jax; jax.devices('gpu')" >/dev/null 2>&1; then check 60 "$python" -m optsuite.benchmarks.jax_anchor; fi
 check 90 "$python" -m optsuite.benchmarks.fused_kernel
-check 120 "$python" -m optsuite.benchmarks.batched_runs --device cuda --rounds 1 --evaluations 50000
+check 150 "$python" -m optsuite.benchmarks.batched_runs --device cuda --rounds 1 --evaluations 20000
 smoke=$(mktemp -d)
 check 90 "$python" -c "import sys; from optsuite.cli import main; sys.exit(main(sys.argv[1:]))" run \
     -p "noprop-block(block=learned-features,hidden=64,T=3,t=2,device=cuda)" \

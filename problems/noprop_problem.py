@@ -3,15 +3,21 @@
 A step's loss sees the minibatch of its draw and, for every level t, the noise of
 z_t ~ q(z_t | y) seeded by (draw.noise_seed, t): a block problem, the head problem and
 the whole network see the same noise for the same draw. ``metrics`` evaluates the full
-train and test splits with a fixed noise seed.
+train and test splits with a fixed noise seed, in chunks of rows where a split's
+activations would not fit the device's memory (:meth:`NoPropProblem.over_rows`); a chunk
+sees the rows of the noise the whole split would see, so chunking changes only rounding.
 """
 from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 
 from optsuite.crn import derive_seed, generator
-from optsuite.engine import chunked
+from optsuite.engine import chunk_size, chunked, memory_cap
 from optsuite.errors import UserError
 from optsuite.problem import Draw, LinearReadout, Problem
 from optsuite.registry import check_kwargs
@@ -22,6 +28,17 @@ from .noprop_embedding import initial_embedding
 from .noprop_schedule import NoiseSchedule
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_window = threading.local()  # (first row, rows of the whole split) while a split is evaluated in chunks
+
+
+@contextmanager
+def row_window(start: int, total: int) -> Iterator[None]:
+    """Per-row draws (:meth:`NoPropProblem.per_row`) made inside are rows ``start..`` of a draw for ``total`` rows."""
+    before, _window.rows = getattr(_window, "rows", None), (start, total)
+    try:
+        yield
+    finally:
+        _window.rows = before
 
 
 class NoPropProblem(Problem):
@@ -110,8 +127,35 @@ class NoPropProblem(Problem):
 
     def gaussian(self, n: int, *keys: object) -> torch.Tensor:
         """``[n, d]`` standard normal noise seeded by ``keys``; drawn in float32, so every dtype sees the same numbers."""
-        g = generator(*keys, device=self.device)
-        return torch.randn(n, self.d, generator=g, device=self.device).to(self.dtype)
+        draw = lambda rows: torch.randn(rows, self.d, generator=generator(*keys, device=self.device), device=self.device)
+        return self.per_row(n, draw).to(self.dtype)
+
+    @staticmethod
+    def per_row(n: int, draw: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """``draw(n)``, a seeded draw of one value (or row) per data row; inside :func:`row_window`, its rows
+        ``start..start + n`` of ``draw(total)``, so that a chunk of a split sees what the whole split sees."""
+        window = getattr(_window, "rows", None)
+        if window is None:
+            return draw(n)
+        start, total = window
+        return draw(total)[start : start + n]
+
+    def over_rows(self, fn: Callable[[torch.Tensor, torch.Tensor], dict[str, float]], x: torch.Tensor,
+                  y: torch.Tensor) -> dict[str, float]:
+        """``fn(x, y)``, a dict of means over the rows of ``x [n, n_in]``, ``y [n]``, for one candidate; in
+        chunks of rows (their row-weighted means) where the whole split's activations would take more than
+        the device's :func:`~optsuite.engine.memory_cap`."""
+        n = x.shape[0]
+        size = chunk_size(n, 2 * self.floats_per_sample * torch.finfo(self.dtype).bits // 8, memory_cap(self.device))
+        if n <= size:
+            return fn(x, y)
+        totals: dict[str, float] = {}
+        for i in range(0, n, size):
+            with row_window(i, n):
+                part = fn(x[i : i + size], y[i : i + size])
+            for key, value in part.items():
+                totals[key] = totals.get(key, 0.0) + value * min(size, n - i)
+        return {key: value / n for key, value in totals.items()}
 
     # -- losses ----------------------------------------------------------------------
     def loss(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, noise_seed: int) -> torch.Tensor:
@@ -127,8 +171,9 @@ class NoPropProblem(Problem):
         """Full train and test loss with fixed noise."""
         d = self.data
         splits = {"train": (d.x_train, d.y_train), "test": (d.x_test, d.y_test)}
+        loss = lambda seed: lambda x, y: {"loss": float(self.loss(params[None], x, y, seed)[0])}
         with torch.no_grad():
-            return {f"{name}_loss": float(self.loss(params[None], *self.rows(x, y), derive_seed("metrics", name))[0])
+            return {f"{name}_loss": self.over_rows(loss(derive_seed("metrics", name)), *self.rows(x, y))["loss"]
                     for name, (x, y) in splits.items()}
 
     def readout(self, t: int, features, targets, draws: int, ridge: float) -> LinearReadout:
@@ -170,7 +215,8 @@ class ClassifierProblem(NoPropProblem):
         for split in ("train", "test"):
             x, y = self.rows(getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}"))
             with torch.no_grad():
-                out.update({f"{split}_{k}": v for k, v in self.accuracies(params, x, y).items()})
+                accuracies = self.over_rows(lambda xs, ys: self.accuracies(params, xs, ys), x, y)
+            out.update({f"{split}_{k}": v for k, v in accuracies.items()})
         return out
 
 

@@ -226,3 +226,27 @@ def test_float64_problems_see_the_same_noise():
 def test_bad_settings_are_user_errors(name, settings, message):
     with pytest.raises(UserError, match=message):
         PROBLEMS.create(name, **settings)
+
+
+@pytest.mark.parametrize("name,settings", [
+    ("noprop-block", {"T": 3, "t": 2, "hidden": 8}),
+    ("noprop-block", {"T": 3, "t": 1, "hidden": 4, "channels": 2, "block": "cnn"}),
+    ("noprop-head", {"T": 3}),
+    ("noprop-net", {"T": 3, "hidden": 8}),
+    ("noprop-ct", {"hidden": 8}),
+    ("noprop-fm", {"hidden": 8}),
+    ("backprop-net", {"T": 3, "hidden": 8}),
+])
+def test_metrics_in_chunks_of_rows_equal_the_whole_splits(monkeypatch, name, settings):
+    """A split too large for the memory cap is evaluated in chunks of rows that see the whole split's noise."""
+    import optsuite.problems.noprop_problem as base
+
+    problem = PROBLEMS.create(name, **settings)
+    params = problem.initial(0) + 0.05 * torch.randn(problem.dim, generator=torch.Generator().manual_seed(1))
+    whole = problem.metrics(params)
+    rows = 2 * problem.floats_per_sample * 4
+    monkeypatch.setattr(base, "memory_cap", lambda device: 97 * rows)  # chunks of 97 rows, the last one short
+    chunked = problem.metrics(params)
+    assert chunked.keys() == whole.keys()
+    for key, value in whole.items():
+        assert chunked[key] == pytest.approx(value, rel=1e-5, abs=1e-9), key

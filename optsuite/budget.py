@@ -86,6 +86,19 @@ class Budget:
                 limits[unit] = value * share
         return Budget(**limits)
 
+    def less(self, spent: dict[str, float]) -> "Budget":
+        """What this budget leaves after ``spent`` (a ledger's totals): each limited unit minus its spend, at
+        least 1 (a tenth of the limit for FLOPs and seconds); peak memory is a limit and stays."""
+        limits = {}
+        for unit, value in self.as_dict().items():
+            if unit == "peak_memory_bytes":
+                limits[unit] = value
+            elif unit in INTEGER_UNITS:
+                limits[unit] = max(1, int(value - spent.get(unit, 0)))
+            else:
+                limits[unit] = max(value / 10, value - spent.get(unit, 0.0))
+        return Budget(**limits)
+
     def capped(self, seconds: float | None) -> "Budget":
         """This budget with its seconds at most ``seconds`` (a cell's time limit; None: unchanged)."""
         if seconds is None or (self.seconds is not None and self.seconds <= seconds):

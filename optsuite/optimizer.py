@@ -38,6 +38,9 @@ class Optimizer:
     :data:`optsuite.capabilities.CAPABILITIES` such as ``("linear_readout",)``; a problem
     lacks one where its method returns None.
     ``default_budget``: what a run gets when the user names none.
+    ``closed_form``: it spends what its solve needs, whatever its budget; in a network trained part by
+    part, its parts run first and what they leave of their shares goes to the other parts
+    (:func:`optsuite.parts.run_parts`).
     ``batchable``: its runs may be batched with others (:mod:`optsuite.batch`): it evaluates every step
     and draws only from its own generators, never from process-global random state.
     ``hyper_help``: hyperparameter name -> one line of its meaning (``optsuite list NAME``); a subclass's
@@ -51,6 +54,7 @@ class Optimizer:
     requires: ClassVar[tuple[str, ...]] = ()
     default_budget: ClassVar[Budget] = Budget(evaluations=5000)
     batchable: ClassVar[bool] = False
+    closed_form: ClassVar[bool] = False
 
     def __init__(self, **hyper: Any) -> None:
         unknown = sorted(set(hyper) - set(self.defaults))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -191,28 +191,38 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     """Train every part of ``problem`` with its solver (:func:`plan`) and assemble them.
 
     ``budget``: for the whole problem, split over the parts by ``problem.budget_split`` (None: each solver's
-    default budget). ``jobs`` > 1 trains that many parts at once (joblib processes). ``time_limit``: seconds
-    for the whole problem; each part may take its share (``time_limit * jobs / parts``), and a part stopped
-    by it makes the result "timeout". Every part runs with ``seed``, so each sees the draws it would see
-    trained alone. ``news`` hears a line (:func:`part_news`) as each part finishes.
+    default budget). Parts whose solver is closed-form (``Optimizer.closed_form``: it spends what its solve
+    needs) run first, and what they leave of the budget is split over the other parts, so the network
+    spends its whole budget (not for a budget in steps, a count per part rather than a common currency:
+    its shares stay). ``jobs`` > 1 trains that many parts at once (joblib processes).
+    ``time_limit``: seconds for the whole problem; each part may take its share (``time_limit * jobs /
+    parts``), and a part stopped by it makes the result "timeout". Every part runs with ``seed``, so each
+    sees the draws it would see trained alone. ``news`` hears a line (:func:`part_news`) as each part
+    finishes.
     """
-    from joblib import Parallel, delayed
-
     sizes = [built.dim for _, built, _ in planned]
     budgets = (split_budget(budget, sizes, problem.budget_split) if budget else [s.default_budget for _, _, s in planned])
     share = None if time_limit is None else time_limit * min(jobs, len(planned)) / len(planned)
     capped = [b.capped(share) for b in budgets]
-    runs = [(i, part, built, solver, b) for i, ((part, built, solver), b) in enumerate(zip(planned, capped))]
-    if jobs > 1:  # loky processes that end with this one, however it dies
-        pool = Parallel(n_jobs=jobs, return_as="generator_unordered", initializer=watch_parent, initargs=(os.getpid(),))
-        finished = pool(delayed(run_part)(i, part, solver, b, seed, checkpoints) for i, part, _, solver, b in runs)
+    results: list[RunResult] = [None] * len(planned)
+    done = iter(range(1, len(planned) + 1))
+
+    def train(indices: list[int]) -> None:
+        for i, result in run_indices(planned, indices, capped, seed, jobs, checkpoints):
+            results[i] = result
+            if news is not None:
+                news(part_news(planned[i][0].label, result, next(done), len(planned)))
+
+    first = [i for i, (_, _, solver) in enumerate(planned) if budget and budget.steps is None and solver.closed_form]
+    rest = [i for i in range(len(planned)) if i not in first]
+    if first and rest:
+        train(first)
+        left = budget.less(summed([results[i].spent for i in first]))
+        for i, b in zip(rest, split_budget(left, [sizes[i] for i in rest], problem.budget_split)):
+            budgets[i], capped[i] = b, b.capped(share)
+        train(rest)
     else:
-        finished = ((i, run(built, solver, b, seed, checkpoints)) for i, _, built, solver, b in runs)
-    results: list[RunResult] = [None] * len(planned)  # filled in the order parts finish
-    for done, (i, result) in enumerate(finished, 1):
-        results[i] = result
-        if news is not None:
-            news(part_news(planned[i][0].label, result, done, len(planned)))
+        train(list(range(len(planned))))
     records, failure = [], None
     for (part, built, solver), own, used, result in zip(planned, budgets, capped, results):
         status = result.status
@@ -232,6 +242,19 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     status, error = ("nan", f"metric {bad[0]} is {metrics[bad[0]]}") if bad else ("ok", None)
     return PartsResult(status, stop, error, metrics, spent, records, assembled_checkpoints(problem, planned, results),
                        best)
+
+
+def run_indices(planned: list[tuple[Part, Problem, Optimizer]], indices: list[int], budgets: list[Budget], seed: int,
+                jobs: int, checkpoints: Sequence[float]) -> Iterator[tuple[int, RunResult]]:
+    """``(i, result)`` of each part ``i`` in ``indices`` under ``budgets[i]``, in the order they finish
+    (``jobs`` > 1: in joblib processes that end with this one, however it dies)."""
+    from joblib import Parallel, delayed
+
+    if jobs > 1 and len(indices) > 1:
+        pool = Parallel(n_jobs=jobs, return_as="generator_unordered", initializer=watch_parent, initargs=(os.getpid(),))
+        yield from pool(delayed(run_part)(i, planned[i][0], planned[i][2], budgets[i], seed, checkpoints) for i in indices)
+    else:
+        yield from ((i, run(planned[i][1], planned[i][2], budgets[i], seed, checkpoints)) for i in indices)
 
 
 def assembled_checkpoints(problem: Decomposable, planned: list[tuple[Part, Problem, Optimizer]],

@@ -106,6 +106,22 @@ def test_a_part_override_reaches_the_named_part_only():
     assert plain.cell_id != cell.cell_id
 
 
+def test_a_closed_form_part_runs_first_and_its_unspent_share_goes_to_the_searched_parts():
+    budget = Budget(sample_forwards=200_000)
+    cell = Cell("noprop-dt", "snes", 0, budget, SMALL, {"sigma0": 0.05}, {"head": {"name": "analytic", "hyper": {}}})
+    row, _ = result_rows(cell, part_jobs=2)
+    records = {r["part"]: r for r in parts_of(row)}
+    head = records.pop("head")
+    assert head["spent_sample_forwards"] < budget.sample_forwards / 4  # the closed form needs less than its share
+    left = budget.sample_forwards - head["spent_sample_forwards"]
+    assert [r["budget"]["sample_forwards"] for r in records.values()] == [left // 3] * 3
+    assert budget.sample_forwards * 0.97 <= row["spent_sample_forwards"] <= budget.sample_forwards * 1.05  # + a last generation
+    in_steps = Cell("noprop-dt", "snes", 0, Budget(steps=40), SMALL, {"sigma0": 0.05}, {"head": {"name": "analytic", "hyper": {}}})
+    assert {r["budget"]["steps"] for r in parts_of(result_rows(in_steps)[0])} == {10}  # steps: shares stay
+    assert Budget(sample_forwards=100, seconds=2.0, peak_memory_bytes=7).less(
+        {"sample_forwards": 30, "seconds": 1.5}) == Budget(sample_forwards=70, seconds=0.5, peak_memory_bytes=7)
+
+
 def test_a_failed_part_fails_the_cell_by_name_and_the_other_parts_rows_are_kept():
     cell = Cell("noprop-dt", "gd", 0, Budget(steps=40), SMALL, {"lr": 0.01}, {"block 2": {"name": "gd", "hyper": {"lr": 1e30}}})
     row, _ = result_rows(cell)

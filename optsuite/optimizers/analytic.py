@@ -24,6 +24,7 @@ class Analytic(Optimizer):
     defaults = {"ridge": None}
     hyper_help = {"ridge": "the solve's ridge per sample (None: the problem's), so a matrix can tune it"}
     requires = ("linear_readout",)
+    closed_form = True  # one pass over the data, whatever the budget
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)

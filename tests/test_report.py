@@ -195,3 +195,11 @@ def test_target_table_reads_each_trace_once_per_unit_and_matches_per_target_read
             each = [cost_to_reach(t, unit, [target])[0] for t in traces]
             assert got == bootstrap_median(each, seed=("toy", entry, unit, float(precision)))
         assert reached == f"{int(np.isfinite(each).sum())}/{len(traces)}"
+
+
+def test_a_bootstrap_interval_does_not_depend_on_the_order_of_the_runs():
+    from optsuite.report.stats import bootstrap_median
+
+    values = [0.538, 0.478, 0.427, 0.544, 0.505, 0.462, 0.497, 0.578, 0.587, 0.472]  # unsorted, its bound 0.544 or 0.558
+    assert bootstrap_median(values, seed="k") == bootstrap_median(values[::-1], seed="k") \
+        == bootstrap_median(sorted(values), seed="k")

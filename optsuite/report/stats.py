@@ -40,9 +40,10 @@ def bootstrap_median(values, level: float = LEVEL, resamples: int = RESAMPLES, s
     """Percentile bootstrap interval of the median of ``values [n]`` (infinities allowed).
 
     Bounds are taken with the 'lower'/'higher' quantile rules, so an interval never
-    interpolates between a finite value and infinity.
+    interpolates between a finite value and infinity. The values are sorted first, so the
+    interval depends on them alone, not on the order a store happens to hold its runs in.
     """
-    x = np.asarray(values, dtype=float)
+    x = np.sort(np.asarray(values, dtype=float))
     x = x[~np.isnan(x)]
     if len(x) == 0:
         return Interval(math.nan, math.nan, math.nan, 0)

@@ -87,8 +87,9 @@ class Budget:
         return Budget(**limits)
 
     def less(self, spent: dict[str, float]) -> "Budget":
-        """What this budget leaves after ``spent`` (a ledger's totals): each limited unit minus its spend, at
-        least 1 (a tenth of the limit for FLOPs and seconds); peak memory is a limit and stays."""
+        """What this budget leaves after ``spent`` (a ledger's totals): each limited unit minus its spend; a
+        unit spent to its limit or beyond leaves the least a budget can hold (1 of a count, 1e-9 of the limit
+        of FLOPs or seconds); peak memory is a limit and stays."""
         limits = {}
         for unit, value in self.as_dict().items():
             if unit == "peak_memory_bytes":
@@ -96,7 +97,7 @@ class Budget:
             elif unit in INTEGER_UNITS:
                 limits[unit] = max(1, int(value - spent.get(unit, 0)))
             else:
-                limits[unit] = max(value / 10, value - spent.get(unit, 0.0))
+                limits[unit] = max(value * 1e-9, value - spent.get(unit, 0.0))
         return Budget(**limits)
 
     def capped(self, seconds: float | None) -> "Budget":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -196,14 +197,16 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     spends its whole budget (not for a budget in steps, a count per part rather than a common currency:
     its shares stay). ``jobs`` > 1 trains that many parts at once (joblib processes).
     ``time_limit``: seconds for the whole problem; each part may take its share (``time_limit * jobs /
-    parts``), and a part stopped by it makes the result "timeout". Every part runs with ``seed``, so each
+    parts``; after closed-form parts, the others share what those left), and a part stopped by it makes
+    the result "timeout". Every part runs with ``seed``, so each
     sees the draws it would see trained alone. ``news`` hears a line (:func:`part_news`) as each part
     finishes.
     """
     sizes = [built.dim for _, built, _ in planned]
     budgets = (split_budget(budget, sizes, problem.budget_split) if budget else [s.default_budget for _, _, s in planned])
-    share = None if time_limit is None else time_limit * min(jobs, len(planned)) / len(planned)
-    capped = [b.capped(share) for b in budgets]
+    share = lambda seconds, parts: None if seconds is None else seconds * min(jobs, parts) / parts
+    shares = [share(time_limit, len(planned))] * len(planned)
+    capped = [b.capped(shares[0]) for b in budgets]
     results: list[RunResult] = [None] * len(planned)
     done = iter(range(1, len(planned) + 1))
 
@@ -216,21 +219,24 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     first = [i for i, (_, _, solver) in enumerate(planned) if budget and budget.steps is None and solver.closed_form]
     rest = [i for i in range(len(planned)) if i not in first]
     if first and rest:
+        started = time.monotonic()
         train(first)
         left = budget.less(summed([results[i].spent for i in first]))
+        seconds = None if time_limit is None else max(1e-3, time_limit - (time.monotonic() - started))
         for i, b in zip(rest, split_budget(left, [sizes[i] for i in rest], problem.budget_split)):
-            budgets[i], capped[i] = b, b.capped(share)
+            shares[i] = share(seconds, len(rest))
+            budgets[i], capped[i] = b, b.capped(shares[i])
         train(rest)
     else:
         train(list(range(len(planned))))
     records, failure = [], None
-    for (part, built, solver), own, used, result in zip(planned, budgets, capped, results):
+    for (part, built, solver), own, used, result, seconds in zip(planned, budgets, capped, results, shares):
         status = result.status
         if status == "ok" and result.stop == "seconds" and used != own:
             status = "timeout"
         records.append(part_record(part, built, solver, used, result, status))
         if status != "ok" and failure is None:
-            failure = (status, f"{part.label}: {result.error or f'stopped at its {share:g} s share of the time limit'}")
+            failure = (status, f"{part.label}: {result.error or f'stopped at its {seconds:g} s share of the time limit'}")
     spent = summed([r.spent for r in results])
     stop = "done" if all(r.stop == "done" for r in results) else next(r.stop for r in results if r.stop != "done")
     if failure:

@@ -28,13 +28,15 @@ from .noprop_embedding import initial_embedding
 from .noprop_schedule import NoiseSchedule
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_window = threading.local()  # (first row, rows of the whole split) while a split is evaluated in chunks
+METRICS_CHUNK_BYTES = 4 << 30  # a split's estimated activations above this (or the free memory's cap) go in chunks
+_window = threading.local()  # (first row, rows of the whole split, draws made) while a split goes in chunks
 
 
 @contextmanager
-def row_window(start: int, total: int) -> Iterator[None]:
-    """Per-row draws (:meth:`NoPropProblem.per_row`) made inside are rows ``start..`` of a draw for ``total`` rows."""
-    before, _window.rows = getattr(_window, "rows", None), (start, total)
+def row_window(start: int, total: int, draws: dict) -> Iterator[None]:
+    """Per-row draws (:meth:`NoPropProblem.per_row`) made inside are rows ``start..`` of a draw for ``total``
+    rows, kept in ``draws`` for the split's other chunks."""
+    before, _window.rows = getattr(_window, "rows", None), (start, total, draws)
     try:
         yield
     finally:
@@ -128,30 +130,36 @@ class NoPropProblem(Problem):
     def gaussian(self, n: int, *keys: object) -> torch.Tensor:
         """``[n, d]`` standard normal noise seeded by ``keys``; drawn in float32, so every dtype sees the same numbers."""
         draw = lambda rows: torch.randn(rows, self.d, generator=generator(*keys, device=self.device), device=self.device)
-        return self.per_row(n, draw).to(self.dtype)
+        return self.per_row(n, ("gaussian", *keys), draw).to(self.dtype)
 
     @staticmethod
-    def per_row(n: int, draw: Callable[[int], torch.Tensor]) -> torch.Tensor:
-        """``draw(n)``, a seeded draw of one value (or row) per data row; inside :func:`row_window`, its rows
-        ``start..start + n`` of ``draw(total)``, so that a chunk of a split sees what the whole split sees."""
+    def per_row(n: int, key: tuple, draw: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """``draw(n)``, a draw of one value (or row) per data row seeded by ``key``; inside :func:`row_window`,
+        rows ``start..start + n`` of ``draw(total)`` (drawn once per split), so that a chunk of a split sees
+        what the whole split sees."""
         window = getattr(_window, "rows", None)
         if window is None:
             return draw(n)
-        start, total = window
-        return draw(total)[start : start + n]
+        start, total, draws = window
+        if key not in draws:
+            draws[key] = draw(total)
+        return draws[key][start : start + n]
 
     def over_rows(self, fn: Callable[[torch.Tensor, torch.Tensor], dict[str, float]], x: torch.Tensor,
                   y: torch.Tensor) -> dict[str, float]:
         """``fn(x, y)``, a dict of means over the rows of ``x [n, n_in]``, ``y [n]``, for one candidate; in
-        chunks of rows (their row-weighted means) where the whole split's activations would take more than
-        the device's :func:`~optsuite.engine.memory_cap`."""
+        chunks of rows (their row-weighted means) where the whole split's estimated activations would take
+        more than :data:`METRICS_CHUNK_BYTES`, or the device's :func:`~optsuite.engine.memory_cap` where that
+        is less (so a split goes in the same chunks each time, unless memory is short)."""
         n = x.shape[0]
-        size = chunk_size(n, 2 * self.floats_per_sample * torch.finfo(self.dtype).bits // 8, memory_cap(self.device))
+        cap = min(METRICS_CHUNK_BYTES, memory_cap(self.device))
+        size = chunk_size(n, 2 * self.floats_per_sample * torch.finfo(self.dtype).bits // 8, cap)
         if n <= size:
             return fn(x, y)
         totals: dict[str, float] = {}
+        draws: dict = {}
         for i in range(0, n, size):
-            with row_window(i, n):
+            with row_window(i, n, draws):
                 part = fn(x[i : i + size], y[i : i + size])
             for key, value in part.items():
                 totals[key] = totals.get(key, 0.0) + value * min(size, n - i)

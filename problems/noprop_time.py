@@ -142,7 +142,7 @@ class TimeConditionedProblem(ClassifierProblem):
         """``[n]`` float64 times t ~ U(0, 1), seeded by the noise seed only."""
         draw = lambda rows: torch.rand(rows, generator=generator(noise_seed, "t", device=self.device), device=self.device,
                                        dtype=torch.float64)
-        return self.per_row(n, draw)
+        return self.per_row(n, ("times", noise_seed), draw)
 
     def chain(self, params: torch.Tensor, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """z_1 ``[P, B, d]`` of ``params [P, dim]`` on ``x [B, n_in]``, from z_0 ~ N(0, I) (a fixed seed) in

@@ -118,6 +118,9 @@ def test_a_closed_form_part_runs_first_and_its_unspent_share_goes_to_the_searche
     assert budget.sample_forwards * 0.97 <= row["spent_sample_forwards"] <= budget.sample_forwards * 1.05  # + a last generation
     in_steps = Cell("noprop-dt", "snes", 0, Budget(steps=40), SMALL, {"sigma0": 0.05}, {"head": {"name": "analytic", "hyper": {}}})
     assert {r["budget"]["steps"] for r in parts_of(result_rows(in_steps)[0])} == {10}  # steps: shares stay
+    timed = {r["part"]: r["budget"]["seconds"] for r in parts_of(result_rows(cell, 30.0, 4)[0])}
+    # with as many part workers as parts each may take the whole time limit; the blocks, less the head's time
+    assert timed["head"] == 30.0 and all(0 < timed[f"block {t}"] < 30.0 for t in (1, 2, 3))
     assert Budget(sample_forwards=100, seconds=2.0, peak_memory_bytes=7).less(
         {"sample_forwards": 30, "seconds": 1.5}) == Budget(sample_forwards=70, seconds=0.5, peak_memory_bytes=7)
 

@@ -9,11 +9,11 @@ import shlex
 import sys
 from typing import Iterable
 
+from optsuite.errors import UserError
+
 
 def print_lines(lines: Iterable[str]) -> int:
     """Print a benchmark's lines as they come; -> its exit code (2, after one line, for a UserError)."""
-    from optsuite.errors import UserError
-
     try:
         for line in lines:
             print(line, flush=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Callable
 
 from .errors import UserError
 
@@ -76,28 +77,24 @@ class Budget:
     def scaled(self, share: float) -> "Budget":
         """``share`` of this budget: counts rounded down (at least 1), FLOPs and seconds scaled; peak memory is
         a limit, not an amount, and stays."""
-        limits = {}
-        for unit, value in self.as_dict().items():
-            if unit == "peak_memory_bytes":
-                limits[unit] = value
-            elif unit in INTEGER_UNITS:
-                limits[unit] = max(1, math.floor(value * share))
-            else:
-                limits[unit] = value * share
-        return Budget(**limits)
+        return self.mapped(lambda unit, count: max(1, math.floor(count * share)), lambda unit, amount: amount * share)
 
     def less(self, spent: dict[str, float]) -> "Budget":
         """What this budget leaves after ``spent`` (a ledger's totals): each limited unit minus its spend; a
         unit spent to its limit or beyond leaves the least a budget can hold (1 of a count, 1e-9 of the limit
         of FLOPs or seconds); peak memory is a limit and stays."""
+        return self.mapped(lambda unit, count: max(1, int(count - spent.get(unit, 0))),
+                           lambda unit, amount: max(amount * 1e-9, amount - spent.get(unit, 0.0)))
+
+    def mapped(self, count: Callable[[str, int], int], amount: Callable[[str, float], float]) -> "Budget":
+        """Each limit through ``count(unit, value)`` (the integer units) or ``amount(unit, value)`` (FLOPs and
+        seconds); peak memory stays."""
         limits = {}
         for unit, value in self.as_dict().items():
             if unit == "peak_memory_bytes":
                 limits[unit] = value
-            elif unit in INTEGER_UNITS:
-                limits[unit] = max(1, int(value - spent.get(unit, 0)))
             else:
-                limits[unit] = max(value * 1e-9, value - spent.get(unit, 0.0))
+                limits[unit] = count(unit, value) if unit in INTEGER_UNITS else amount(unit, value)
         return Budget(**limits)
 
     def capped(self, seconds: float | None) -> "Budget":

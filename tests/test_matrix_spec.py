@@ -6,6 +6,7 @@ import pytest
 from optsuite.budget import Budget
 from optsuite.cli import main
 from optsuite.errors import UserError
+from optsuite.keys import config_key
 from optsuite.runners.spec import load_matrix, packaged
 
 GOOD = """
@@ -147,7 +148,7 @@ def test_packaged_matrices_resolve_by_name_and_validate():
     assert default.name == "default" and len(default.cells) + len(default.tunings) > 0
     evaluations = default.cells + [c for t in default.tunings for c in t.evaluations]
     seeds = {c.seed for c in evaluations}
-    where = lambda c: (c.problem, repr(sorted(c.problem_args.items())))
+    where = lambda c: config_key(c.problem, c.problem_args)
     with_gd = {where(c) for c in evaluations if c.optimizer == "gd"}
     paired = {(where(c), c.label) for c in evaluations if c.optimizer != "gd" and where(c) in with_gd}
     # every paired test against gd can pass Holm's correction: the smallest two-sided Wilcoxon p is 2 / 2^n

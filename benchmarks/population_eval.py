@@ -60,7 +60,8 @@ SMALL = Sizes(hidden=(32, 256), populations=(32, 128), batch=256, step_populatio
 
 # GPU targets (H100/H200, float32 engine): M sample-evals/s at (H, P), and ms per generation at P = 256
 EVAL_TARGETS = {(32, 4096): 7800.0, (256, 4096): 1300.0}
-STEP_TARGETS = {("torch-cma full", 2730): 5.0, ("torch-cma separable", 21770): 1.0, ("snes", 21770): 1.0}
+STEP_TARGETS = {("torch-cma full", 2730): 5.0, ("torch-cma full, cholesky", 2730): 5.0,
+                ("torch-cma separable", 21770): 1.0, ("snes", 21770): 1.0}
 FULL_COVARIANCE_MAX_DIM = 5000  # above: n^2 covariance and O(n^3) eigendecompositions, not timed
 JAX_PRECISION = {"float32": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}  # jax's matmul precision per mode
 
@@ -80,6 +81,7 @@ STEP_METHODS = (
     StepMethod("pycma diagonal", None, {"CMA_diagonal": True}, True),
     StepMethod("torch-cma full", "torch-cma", {"separable": False}, False),
     StepMethod("torch-cma full, eigh/10", "torch-cma", {"separable": False, "eigen_interval": 10}, False),
+    StepMethod("torch-cma full, cholesky", "torch-cma", {"separable": False, "factor": "cholesky"}, False),
     StepMethod("torch-cma separable", "torch-cma", {"separable": True}, True),
     StepMethod("snes", "snes", {}, True),
 )
@@ -342,12 +344,13 @@ def evaluation_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
 
 
 def step_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
-    yield f"{'method':<24} {'n':>6} {'P':>5} {'median ms':>10} {'mean ms':>9}  target ms"
+    yield f"{'method':<24} {'n':>6} {'P':>5} {'median ms':>10} {'mean ms':>9}  target (mean) ms"
     for r in rows:
         if "skipped" in r:
             yield f"{r['method']:<24} {r['n']:>6} {r['P']:>5}  skipped: {r['skipped']}"
             continue
-        note = target_note(STEP_TARGETS.get((r["method"], r["n"])), r["median_ms"], False, device)
+        # on the mean: the lazy factorisations of a full covariance fall in some generations only
+        note = target_note(STEP_TARGETS.get((r["method"], r["n"])), r["mean_ms"], False, device)
         yield f"{r['method']:<24} {r['n']:>6} {r['P']:>5} {r['median_ms']:>10.3f} {r['mean_ms']:>9.3f}  {note}"
 
 

@@ -106,13 +106,51 @@ def test_torch_cma_decomposes_the_covariance_lazily(monkeypatch):
         OPTIMIZERS.create("torch-cma", eigen_interval=-1)
 
 
-@pytest.mark.parametrize("problem_name, separable", [
-    ("sphere", False), ("ellipsoid", False), ("rosenbrock", False), ("sphere", True), ("ellipsoid", True)])
-def test_torch_cma_needs_at_most_1_5x_pycma_evaluations(problem_name, separable):
+def test_torch_cma_cholesky_factor_samples_from_c_and_replaces_the_eigendecomposition(monkeypatch):
+    calls = {"eigh": 0, "cholesky": 0}
+    eigh, cholesky = torch.linalg.eigh, torch.linalg.cholesky_ex
+    monkeypatch.setattr(torch.linalg, "eigh", lambda c: calls.__setitem__("eigh", calls["eigh"] + 1) or eigh(c))
+    monkeypatch.setattr(torch.linalg, "cholesky_ex",
+                        lambda c: calls.__setitem__("cholesky", calls["cholesky"] + 1) or cholesky(c))
+    problem = Ellipsoid(12)
+    opt = OPTIMIZERS.create("torch-cma", factor="cholesky")
+    opt.init(problem, seed=0)
+    for step in range(40):
+        opt.step(problem, problem.draw(step, 0))
+    assert calls["eigh"] == 0 and calls["cholesky"] > 0
+    # the factor is lower triangular and A A^T is the C it was computed from (C has moved on by
+    # at most one lazy gap's generations)
+    assert torch.equal(opt.A, torch.tril(opt.A)) and bool((opt.A.diagonal() > 0).all())
+    factored = opt.A @ opt.A.T
+    assert torch.linalg.matrix_norm(factored - opt.C) < 0.2 * torch.linalg.matrix_norm(opt.C)
+    z = torch.randn(20000, 12, dtype=opt.mean.dtype, generator=torch.Generator().manual_seed(0))
+    y = opt.directions(z)
+    assert torch.allclose(torch.cov(y.T), factored, rtol=0.1, atol=0.05 * float(factored.diagonal().max()))
+    assert torch.equal(opt.whiten(z[0]), z[0])  # A^-1 (A z) = z: the path needs no product
+
+
+def test_torch_cma_falls_back_to_the_eigendecomposition_when_cholesky_fails(monkeypatch):
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda c: (torch.zeros_like(c), torch.tensor(1)))
+    problem = Sphere(10)
+    opt = OPTIMIZERS.create("torch-cma", factor="cholesky")
+    opt.init(problem, seed=0)
+    for step in range(20):
+        opt.step(problem, problem.draw(step, 0))
+    assert opt.A is None and not torch.equal(opt.B, torch.eye(10, dtype=opt.B.dtype))
+    assert torch.allclose((opt.B * opt.D ** 2) @ opt.B.T, opt.C)
+    with pytest.raises(UserError, match="factor must be one of eigen, cholesky"):
+        OPTIMIZERS.create("torch-cma", factor="qr")
+
+
+@pytest.mark.parametrize("problem_name, hyper", [
+    ("sphere", {}), ("ellipsoid", {}), ("rosenbrock", {}), ("sphere", {"separable": True}),
+    ("ellipsoid", {"separable": True}), ("ellipsoid", {"factor": "cholesky"}), ("rosenbrock", {"factor": "cholesky"})])
+def test_torch_cma_needs_at_most_1_5x_pycma_evaluations(problem_name, hyper):
     """Median over 5 seeds of the evaluations to reach 1e-8 in dimension 5."""
     medians = {}
     for name in ("cma", "torch-cma"):
-        hits = [run_to_targets(PROBLEMS.create(problem_name, dim=5), OPTIMIZERS.create(name, separable=separable),
+        settings = hyper if name == "torch-cma" else {"separable": hyper.get("separable", False)}
+        hits = [run_to_targets(PROBLEMS.create(problem_name, dim=5), OPTIMIZERS.create(name, **settings),
                                seed, [1e-8], 20_000).hits[0] for seed in range(5)]
         medians[name] = statistics.median(hits)
     assert medians["cma"] < float("inf")

@@ -2,18 +2,20 @@
 # Every GPU check of the population evaluation engine in one run on a CUDA machine, within
 # GPU_CHECK_SECONDS (570 by default: one call of 10 minutes, with room to start). In order of
 # priority; each step has its own time cap and none starts past the deadline:
-#   - the fused kernel's and the engine's tests on CUDA (float32 mode within 1e-5 of float64);
+#   - the fused kernels' and the engine's tests on CUDA (float32 mode within 1e-5 of float64): the
+#     two-layer MLP kernel and the NoProp mlp-block kernel (optsuite/fused_block.py);
 #   - the full-size benchmark (H = 32, 256; P = 256, 4096; batch 1024) in float32 with the
 #     optimizer step times: sample-evals/s, TFLOP/s, ratios to the bmm path, the
 #     per-candidate loop, vmap and JAX (jit + vmap on the GPU, when jax with a CUDA backend
 #     is installed), relative errors against float64, and the GPU targets (>= 7,800 M/s at
-#     H = 32, >= 1,300 M/s at H = 256, torch-cma full <= 5 ms, separable <= 1 ms); if the
-#     fused kernel's tests failed, the benchmark runs on the bmm path instead;
+#     H = 32, >= 1,300 M/s at H = 256, torch-cma full <= 5 ms with either factor, eigen or
+#     cholesky, separable <= 1 ms); if the fused kernel's tests failed, the benchmark runs on
+#     the bmm path instead;
 #   - the NoProp problems' own evaluation (python -m optsuite.benchmarks.noprop_eval): the mlp block and
-#     noprop-net at the digits and MNIST-1D shapes of the default and gpu matrices, on the
-#     batched-product path (the fused kernel serves neither yet), and the cnn block's grouped
-#     convolutions at MNIST and CIFAR-10 shapes; each beside a per-candidate loop, with the
-#     difference between the two and the float32 error against float64;
+#     noprop-net at the digits and MNIST-1D shapes of the default and gpu matrices through the
+#     fused mlp-block kernel beside the batched-product path (goal: >= 3x), and the cnn block's
+#     grouped convolutions at MNIST and CIFAR-10 shapes; each beside a per-candidate loop, with
+#     the difference between the two and the float32 error against float64;
 #   - the benchmark in tf32 and bf16; one eigendecomposition at n = 2,730 (what a full
 #     CMA-ES generation waits for); the JAX anchor of DESIGN section 7 (when jax has a GPU
 #     backend); the fused kernel's tile configurations and its fraction of the ceilings;
@@ -53,8 +55,9 @@ check 60 "$python" -c "import torch, triton; print('torch', torch.__version__, '
 "$python" -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 \
     || echo "note: optsuite could not be installed here; the benchmarks will fail to import"
 kernel=auto
-echo "\$ $python -m pytest -q tests/test_fused.py tests/test_engine.py"
-timeout 120 "$python" -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_engine.py -k "not bench_command" \
+echo "\$ $python -m pytest -q tests/test_fused.py tests/test_fused_block.py tests/test_engine.py"
+timeout 120 "$python" -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_fused_block.py tests/test_engine.py \
+    -k "not bench_command" \
     || { status=1; kernel=bmm; echo "fused kernel tests failed: benchmarking the bmm path"; }
 echo
 check 150 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel

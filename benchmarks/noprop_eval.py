@@ -8,12 +8,13 @@ at the shapes of the default matrix (digits, T = 3, hidden 16) and of the gpu ma
 ``evaluate`` on one draw of its own batch (128). The cnn block (``block = "cnn"``, the
 paper's 32 channels, hidden 64) at MNIST (1x28x28) and CIFAR-10 (3x32x32) shapes on random
 images, chunked as ``evaluate`` chunks it. Per row: M sample-evals/s of the population call
-and of a loop over its candidates (the same code, one at a time; the first ``LOOPED`` of
-them), their ratio, achieved TFLOP/s (the problems' FLOP counts), the largest relative
-difference between the population call and the loop on those candidates (the population
-evaluation's correctness on this device) and the relative error of float32 against float64
-(of the losses; of u_hat for the cnn block).
-Timings are medians of samples of at least 50 ms, the two methods taking turns.
+(on CUDA the mlp blocks take the fused kernel of ``optsuite.fused_block``), of the same call
+on the batched-product path alone (``kernels("bmm")``) and of a loop over its candidates
+(the same code, one at a time; the first ``LOOPED`` of them), the ratios, achieved TFLOP/s
+(the problems' FLOP counts), the largest relative difference between the population call
+and the loop on those candidates (the population evaluation's correctness on this device)
+and the relative error of float32 against float64 (of the losses; of u_hat for the cnn
+block). Timings are medians of samples of at least 50 ms, the three methods taking turns.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import torch
 from optsuite.benchmarks import print_lines
 from optsuite.benchmarks.population_eval import timed, timing_samples
 from optsuite.device import device_name, resolve_device
-from optsuite.engine import chunked
+from optsuite.engine import chunked, kernels
 from optsuite.errors import UserError
 from optsuite.problems.noprop_cnn import CNNBlock
 from optsuite.registry import PROBLEMS
@@ -53,18 +54,24 @@ def random_population(dim: int, population: int, base: torch.Tensor, seed: int =
 
 
 def rates(evaluate: Callable[[torch.Tensor], object], params: torch.Tensor, batch: int, device: torch.device,
-          repeats: int) -> tuple[float, float]:
-    """M sample-evals/s of ``evaluate(params [P, dim])`` and of a loop of one-candidate calls, measured in turns,
-    and the largest relative difference between the two on the looped candidates."""
+          repeats: int) -> tuple[float, float, float, float]:
+    """M sample-evals/s of ``evaluate(params [P, dim])`` (the engine's choice of kernels), of the same on the
+    batched-product path alone and of a loop of one-candidate calls, measured in turns; and the largest relative
+    difference between the population call and the loop on the looped candidates."""
     looped = params[:LOOPED]
-    calls = {"ours": timed(lambda: evaluate(params), device),
+
+    def bmm() -> object:
+        with kernels("bmm"):
+            return evaluate(params)
+
+    calls = {"ours": timed(lambda: evaluate(params), device), "bmm": timed(bmm, device),
              "loop": timed(lambda: [evaluate(p[None]) for p in looped], device)}
     with torch.no_grad():
         taken = timing_samples(calls, repeats)
         together, apart = evaluate(looped).double(), torch.cat([evaluate(p[None]) for p in looped]).double()
-    samples = {"ours": len(params) * batch, "loop": len(looped) * batch}
+    samples = {"ours": len(params) * batch, "bmm": len(params) * batch, "loop": len(looped) * batch}
     difference = float(((together - apart).abs() / apart.abs().clamp_min(1e-12)).max())
-    return (*(samples[k] / statistics.median(taken[k]) / 1e6 for k in ("ours", "loop")), difference)
+    return (*(samples[k] / statistics.median(taken[k]) / 1e6 for k in ("ours", "bmm", "loop")), difference)
 
 
 def relative_error(low: torch.Tensor, high: torch.Tensor) -> float:
@@ -79,10 +86,11 @@ def problem_row(label: str, name: str, settings: dict, population: int, device: 
     except (ImportError, UserError) as exc:
         return {"label": label, "P": population, "skipped": f"{type(exc).__name__}: {exc}"}
     params, draw = random_population(problem.dim, population, problem.initial(0)), problem.draw(0, 0)
-    ours, loop, difference = rates(lambda p: problem.evaluate(p, draw), params, problem.samples(draw), device, repeats)
+    ours, bmm, loop, difference = rates(lambda p: problem.evaluate(p, draw), params, problem.samples(draw), device,
+                                        repeats)
     with torch.no_grad():
         error = relative_error(problem.evaluate(params, draw), exact.evaluate(params.double(), draw))
-    return {"label": label, "P": population, "dim": problem.dim, "ours": ours, "loop": loop, "error": error,
+    return {"label": label, "P": population, "dim": problem.dim, "ours": ours, "bmm": bmm, "loop": loop, "error": error,
             "difference": difference, "tflops": ours * 1e6 * problem.flops_per_sample / 1e12}
 
 
@@ -100,23 +108,24 @@ def cnn_row(dataset: str, population: int, device: torch.device, repeats: int, c
         return chunked(lambda chunk: block.forward(chunk, x, z, embed), p, per_candidate)
 
     p, x, z, embed = inputs
-    ours, loop, difference = rates(lambda q: evaluate(q, x, z, embed), p, BATCH, device, repeats)
+    ours, bmm, loop, difference = rates(lambda q: evaluate(q, x, z, embed), p, BATCH, device, repeats)
     with torch.no_grad():
         error = relative_error(evaluate(p, x, z, embed), evaluate(*(t.double() for t in inputs)))
     return {"label": f"cnn block, {dataset} {'x'.join(map(str, image))}, c={channels}", "P": population,
-            "dim": block.dim, "ours": ours, "loop": loop, "error": error, "difference": difference,
+            "dim": block.dim, "ours": ours, "bmm": bmm, "loop": loop, "error": error, "difference": difference,
             "tflops": ours * 1e6 * block.flops_per_sample / 1e12}
 
 
 def lines(rows: list[dict]) -> Iterator[str]:
-    yield (f"{'problem':<40} {'P':>5} {'dim':>8} {'ours M/s':>9} {'loop M/s':>9} {'ours/loop':>9} {'TFLOP/s':>8} "
-           f"{'vs loop':>8}  f32 error")
+    yield (f"{'problem':<40} {'P':>5} {'dim':>8} {'ours M/s':>9} {'bmm M/s':>9} {'loop M/s':>9} {'ours/bmm':>8} "
+           f"{'ours/loop':>9} {'TFLOP/s':>8} {'vs loop':>8}  f32 error")
     for r in rows:
         if "skipped" in r:
             yield f"{r['label']:<40} {r['P']:>5}  skipped: {r['skipped']}"
             continue
-        yield (f"{r['label']:<40} {r['P']:>5} {r['dim']:>8} {r['ours']:>9.3f} {r['loop']:>9.3f} "
-               f"{r['ours'] / r['loop']:>9.2f} {r['tflops']:>8.4f} {r['difference']:>8.1e}  {r['error']:.1e}")
+        yield (f"{r['label']:<40} {r['P']:>5} {r['dim']:>8} {r['ours']:>9.3f} {r['bmm']:>9.3f} {r['loop']:>9.3f} "
+               f"{r['ours'] / r['bmm']:>8.2f} {r['ours'] / r['loop']:>9.2f} {r['tflops']:>8.4f} "
+               f"{r['difference']:>8.1e}  {r['error']:.1e}")
 
 
 def benchmark(device: str | None = None, small: bool = False, threads: int | None = None,

@@ -1,7 +1,7 @@
 """Population evaluation speed (DESIGN section 7 shapes) and the optimizer's own step cost.
 
     optsuite bench [--small] [--device cuda] [--precision tf32] [--no-steps]
-    python -m optsuite.benchmarks.population_eval [the same options]
+    python -m optsuite.benchmarks.population_eval [the same options] [--steps-only]
 
 Evaluation: the block [x(64); z(10)] -> H -> 10 on a batch of B samples for P
 candidates, by the engine (``population_mlp``), a per-candidate Python loop,
@@ -12,7 +12,9 @@ one run under the same precision;
 sample-evaluations per second, achieved TFLOP/s and the ratios ours/loop, ours/vmap and
 ours/jax. Steps: one
 generation's ask + tell, evaluation excluded, of pycma (full and CMA_diagonal) and of
-the registered device optimizers (torch-cma full and separable, snes). Timings are
+the registered device optimizers (torch-cma full with either factor and separable, snes),
+means and medians (a full covariance's lazy factorisations fall in some generations only).
+Timings are
 medians of samples after warm-up calls, synchronized on CUDA, the methods taking
 turns; the machine may be shared, so compare the ratios within one run.
 """
@@ -357,6 +359,8 @@ def step_lines(rows: list[dict], device: torch.device) -> Iterator[str]:
 def check_lines(evaluations: list[dict], steps: list[dict]) -> Iterator[str]:
     """The CPU checks: batched never slower than the loop, nor than jax where it ran; a separable step cheaper
     than the evaluation."""
+    if not evaluations:
+        return
     worst = min(r["ours_rate"] / r["loop_rate"] for r in evaluations)
     yield f"check: batched >= loop in every row: {'yes' if worst >= 1 else 'NO'} (lowest ours/loop {worst:.2f})"
     if all(r["jax_rate"] for r in evaluations):
@@ -373,8 +377,10 @@ def check_lines(evaluations: list[dict], steps: list[dict]) -> Iterator[str]:
 
 
 def benchmark(small: bool = False, device: str | None = None, mode: str = "float32", steps: bool = True,
-              repeats: int | None = None, threads: int | None = None, kernel: str = "auto") -> Iterator[str]:
-    """The benchmark's report, line by line as each measurement finishes.
+              repeats: int | None = None, threads: int | None = None, kernel: str = "auto",
+              evaluations: bool = True) -> Iterator[str]:
+    """The benchmark's report, line by line as each measurement finishes (``evaluations`` False: the
+    optimizer steps alone).
 
     ``threads``: CPU threads for torch (None: torch's default); ``threads=1`` also pins the
     process to one CPU core, where XLA's CPU runtime starts its pool of threads (it does,
@@ -398,14 +404,16 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
     dev = resolve_device(device)
     yield (f"device: {device_name(dev)}; torch {torch.__version__}; precision {mode}; "
            f"{'small' if small else 'full'} sizes")
-    yield f"evaluation: [x(64); z(10)] -> H -> 10, batch {sizes.batch}, median of {sizes.repeats} samples"
-    yield f"jax: {jax_line(dev, mode)}"
-    evaluations = [evaluation_row(h, p, sizes, dev, mode, kernel) for h in sizes.hidden for p in sizes.populations]
-    yield from evaluation_lines(evaluations, dev)
-    yield f"precision: relative error against float64 (P=8, batch {sizes.batch}; tf32 is a no-op on the CPU)"
-    for h in sizes.hidden:
-        errors = precision_errors(h, sizes.batch, dev, kernel=kernel)
-        yield f"  H={h:<4} " + "  ".join(f"{m} {e:.2e}" for m, e in errors.items())
+    rows = []
+    if evaluations:
+        yield f"evaluation: [x(64); z(10)] -> H -> 10, batch {sizes.batch}, median of {sizes.repeats} samples"
+        yield f"jax: {jax_line(dev, mode)}"
+        rows = [evaluation_row(h, p, sizes, dev, mode, kernel) for h in sizes.hidden for p in sizes.populations]
+        yield from evaluation_lines(rows, dev)
+        yield f"precision: relative error against float64 (P=8, batch {sizes.batch}; tf32 is a no-op on the CPU)"
+        for h in sizes.hidden:
+            errors = precision_errors(h, sizes.batch, dev, kernel=kernel)
+            yield f"  H={h:<4} " + "  ".join(f"{m} {e:.2e}" for m, e in errors.items())
     step_rows = []
     if steps:
         yield (f"optimizer step per generation (ask + tell, evaluation excluded), median and mean of {sizes.repeats} "
@@ -413,7 +421,7 @@ def benchmark(small: bool = False, device: str | None = None, mode: str = "float
         dims = [mlp_dim(block_sizes(h)) for h in sizes.hidden]
         step_rows = [step_row(m, n, sizes.step_population, sizes.repeats, dev) for n in dims for m in STEP_METHODS]
         yield from step_lines(step_rows, dev)
-    yield from check_lines(evaluations, step_rows)
+    yield from check_lines(rows, step_rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,13 +430,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--no-steps", dest="steps", action="store_false", help="skip the optimizer step timings")
+    parser.add_argument("--steps-only", dest="evaluations", action="store_false",
+                        help="the optimizer step timings alone")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per median")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     parser.add_argument("--kernel", default="auto", choices=KERNELS,
                         help="the engine's kernel for 'ours' (auto: fused on CUDA where it applies)")
     args = parser.parse_args(argv)
     return print_lines(benchmark(args.small, args.device, args.precision, args.steps, args.repeats, args.threads,
-                                 args.kernel))
+                                 args.kernel, args.evaluations))
 
 
 if __name__ == "__main__":

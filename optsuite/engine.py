@@ -33,6 +33,7 @@ MATMUL_PRECISION = {"float32": "highest", "tf32": "high", "bf16": "highest"}
 PRECISIONS = tuple(MATMUL_PRECISION)
 _PRECISION: ContextVar[str] = ContextVar("precision", default="float32")
 KERNELS = ("auto", "bmm", "fused")
+_KERNEL: ContextVar[str] = ContextVar("kernel", default="auto")
 # oneDNN's float32 linear (input @ weight^T + bias, no autograd), as torch's CPU compiler calls it; None without oneDNN
 ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
@@ -192,6 +193,19 @@ def current_precision() -> str:
     return _PRECISION.get()
 
 
+@contextmanager
+def kernels(kernel: str) -> Iterator[None]:
+    """Population forward passes inside take ``kernel`` where none is named: ``auto`` (fused kernels on CUDA
+    where they apply), ``bmm`` (batched products only) or ``fused`` (a fused kernel or a UserError)."""
+    if kernel not in KERNELS:
+        raise UserError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    token = _KERNEL.set(kernel)
+    try:
+        yield
+    finally:
+        _KERNEL.reset(token)
+
+
 def mlp_shapes(sizes: Sequence[int]) -> list[tuple[int, ...]]:
     """Parameter shapes of an MLP with layer widths ``sizes``: ``(in, out)`` weight then ``(out,)`` bias per layer."""
     if len(sizes) < 2 or min(sizes) < 1:
@@ -215,15 +229,15 @@ def mlp_activation_bytes(sizes: Sequence[int], batch: int, dtype: torch.dtype) -
 
 
 def population_mlp(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activation: str = "relu",
-                   max_bytes: int | None = None, kernel: str = "auto") -> torch.Tensor:
+                   max_bytes: int | None = None, kernel: str | None = None) -> torch.Tensor:
     """Every candidate's MLP on the shared input: ``params [P, dim]``, ``x [B, sizes[0]]`` -> ``[P, B, sizes[-1]]``.
 
     ``sizes``: layer widths, input first; ``activation`` after every layer but the last.
     The population runs in chunks under ``max_bytes`` (None: :func:`chunk_budget`).
     ``kernel``: ``bmm`` (batched matrix products, differentiable, any device), ``fused``
     (:mod:`optsuite.fused`: two-layer MLPs, Triton, no autograd) or ``auto``: fused where it
-    applies, which is on CUDA outside autograd, else bmm. The fused kernel follows
-    :func:`precision`'s mode and returns float32.
+    applies, which is on CUDA outside autograd, else bmm; None: :func:`kernels`' choice. The
+    fused kernel follows :func:`precision`'s mode and returns float32.
     """
     if activation not in ACTIVATIONS:
         raise UserError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
@@ -245,16 +259,24 @@ def population_mlp(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], 
 
 
 def uses_fused(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], activation: str,
-               kernel: str = "auto") -> bool:
+               kernel: str | None = None) -> bool:
     """Whether :func:`population_mlp` with ``kernel`` runs the fused kernel on these inputs.
 
     Raises UserError for ``kernel="fused"`` where it cannot run, saying why.
     """
+    return fused_applies(kernel, params.device, lambda: fused.why_not(params, x, sizes, activation))
+
+
+def fused_applies(kernel: str | None, device: torch.device, why_not: Callable[[], str | None]) -> bool:
+    """Whether a fused kernel runs under ``kernel`` (None: :func:`kernels`' choice) on ``device``: never for
+    ``bmm``; for ``auto`` on CUDA where ``why_not()`` finds no reason against; for ``fused`` always, and a
+    UserError saying why where it cannot."""
+    kernel = _KERNEL.get() if kernel is None else kernel
     if kernel not in KERNELS:
         raise UserError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    if kernel == "bmm" or (kernel == "auto" and params.device.type != "cuda"):
+    if kernel == "bmm" or (kernel == "auto" and device.type != "cuda"):
         return False
-    reason = fused.why_not(params, x, sizes, activation)
+    reason = why_not()
     if reason is not None and kernel == "fused":
         raise UserError(f"the fused kernel does not apply here: {reason}")
     return reason is None

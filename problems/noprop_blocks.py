@@ -23,8 +23,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from optsuite import fused_block
 from optsuite.crn import generator
-from optsuite.engine import batched_linear, population_linear, population_mlp, shared_linear, unpack
+from optsuite.engine import (batched_linear, current_precision, fused_applies, population_linear, population_mlp,
+                             shared_linear, unpack)
 from optsuite.errors import UserError
 
 
@@ -56,12 +58,20 @@ class MLPBlock(Layered):
 
     def __init__(self, n_in: int, d: int, n_classes: int, hidden: int) -> None:
         self.layers = [(n_in, hidden), (d, hidden), (2 * hidden, hidden), (hidden, n_classes)]
+        self.sizes = (n_in, d, hidden, n_classes)
         self.flops_per_sample = 2.0 * (sum(i * o for i, o in self.layers) + n_classes * d)
         self.floats_per_sample = 4 * hidden + 2 * n_classes + d
 
     def forward(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
         """``params [P, dim]``, ``x [B, n_in]`` (shared) or ``[P, B, n_in]``, ``z``, ``embed [K, d]`` or ``[P, K, d]``
-        -> u_hat ``[P, B, d]``."""
+        -> u_hat ``[P, B, d]``.
+
+        On CUDA outside autograd (float32), the fused kernel of :mod:`optsuite.fused_block`;
+        elsewhere batched products (the engine's ``kernels`` context chooses).
+        """
+        why_not = lambda: fused_block.why_not(params, x, z, embed, self.sizes)
+        if fused_applies(None, params.device, why_not):
+            return fused_block.population_block(params, x, z, embed, self.sizes, current_precision())
         wx, bx, wz, bz, wf, bf, wo, bo = unpack(params, self.shapes)
         hx = F.silu(population_linear(x, wx, bx))
         hz = F.silu(population_linear(z, wz, bz))

@@ -1,0 +1,123 @@
+"""The fused NoProp mlp-block kernel against float64, on CUDA, or on the CPU in Triton's interpreter.
+
+Without Triton or a GPU the kernel's tests skip. On a CPU with Triton installed:
+
+    TRITON_INTERPRET=1 python -m pytest tests/test_fused_block.py
+"""
+import pytest
+import torch
+
+from optsuite import fused, fused_block
+from optsuite.engine import kernels, precision
+from optsuite.errors import UserError
+from optsuite.problems.noprop_blocks import MLPBlock
+from optsuite.registry import PROBLEMS
+
+if fused.triton is None:
+    DEVICE = None
+elif torch.cuda.is_available() and not fused.interpreted():
+    DEVICE = "cuda"
+else:
+    DEVICE = "cpu" if fused.interpreted() else None
+needs_kernel = pytest.mark.skipif(DEVICE is None, reason="needs Triton with CUDA, or TRITON_INTERPRET=1")
+
+BOUNDS = {"float32": 1e-5, "tf32": 5e-3, "bf16": 3e-2}  # relative error against float64 per precision mode
+# (n_in, d, H, K), batch, population: the default matrix's digits block, the gpu matrix's MNIST-1D block, odd sizes
+SHAPES = [((64, 10, 16, 10), 128, 8), ((40, 10, 128, 10), 128, 4), ((5, 3, 20, 7), 37, 5)]
+
+
+def inputs(sizes, population, batch, shared=True, device="cpu"):
+    """float64 ``params [P, dim]``, x, z and the embedding, shared by all candidates or one per candidate."""
+    n_in, d, _, k = sizes
+    g = torch.Generator().manual_seed(3)
+    lead = () if shared else (population,)
+    block = MLPBlock(n_in, d, k, sizes[2])
+    params = block.initial(0)[None] + 0.3 * torch.randn(population, block.dim, generator=g)
+    tensors = [params, torch.randn(*lead, batch, n_in, generator=g), torch.randn(*lead, batch, d, generator=g),
+               torch.randn(*lead, k, d, generator=g)]
+    return block, [t.double().to(device) for t in tensors]
+
+
+def relative_error(out, reference):
+    return float((out.double() - reference).norm() / reference.norm())
+
+
+@needs_kernel
+@pytest.mark.parametrize("sizes, batch, population", SHAPES)
+@pytest.mark.parametrize("shared", [True, False])
+def test_fused_block_matches_float64_in_every_precision(sizes, batch, population, shared):
+    block, tensors = inputs(sizes, population, batch, shared, DEVICE)
+    with torch.no_grad(), kernels("bmm"):
+        reference = block.forward(*tensors)
+    for mode, bound in BOUNDS.items():
+        with torch.no_grad(), precision(mode, DEVICE):
+            out = fused_block.population_block(*(t.float() for t in tensors), sizes, mode)
+        assert out.shape == reference.shape == (population, batch, sizes[1]) and out.dtype == torch.float32
+        error = relative_error(out, reference)
+        assert 0 < error < bound, (mode, error)  # > 0: it ran in float32, not float64
+
+
+@needs_kernel
+def test_fused_block_pads_with_nothing_that_counts():
+    sizes = (5, 3, 20, 7)
+    block, (params, *_) = inputs(sizes, 2, 4)
+    packed = fused_block.pack(params.float(), sizes)
+    assert [tuple(t.shape[1:]) for t in packed] == [(16, 32), (32,), (16, 32), (32,), (32, 32), (32, 32), (32,),
+                                                    (32, 16), (16,)]
+    wx, _, wz, _, wa, wb, _, wo, bo = packed
+    assert float(wx[:, 5:].abs().sum() + wx[:, :, 20:].abs().sum() + wa[:, 20:].abs().sum() + wb[:, :, 20:].abs().sum()
+                 + wo[:, 20:].abs().sum() + wo[:, :, 7:].abs().sum()) == 0
+    assert bool(torch.isneginf(bo[:, 7:]).all()) and bool(torch.isfinite(bo[:, :7]).all())
+    # Wf's halves are the rows that hx and hz meet
+    wf = params[:, 5 * 20 + 20 + 3 * 20 + 20:][:, : 40 * 20].reshape(2, 40, 20).float()
+    assert torch.equal(wa[:, :20, :20], wf[:, :20]) and torch.equal(wb[:, :20, :20], wf[:, 20:])
+
+
+@needs_kernel
+@pytest.mark.parametrize("name, settings", [
+    ("noprop-block", {"block": "mlp", "T": 3, "t": 2, "hidden": 16}),
+    ("noprop-block", {"block": "cnn", "T": 3, "t": 2, "hidden": 16, "channels": 4, "dataset": "digits"}),
+    ("noprop-net", {"T": 3, "hidden": 16}),
+    ("noprop-net", {"T": 3, "hidden": 16, "embedding": "learned"}),  # z and the embedding per candidate
+])
+def test_noprop_problems_evaluate_alike_on_the_fused_and_the_bmm_path(monkeypatch, name, settings):
+    problem = PROBLEMS.create(name, **settings, device=DEVICE)
+    g = torch.Generator().manual_seed(0)
+    params = (problem.initial(0).cpu() + 0.05 * torch.randn(6, problem.dim, generator=g)).to(DEVICE)
+    draw = problem.draw(1, 0)
+    calls = []
+    launch = fused_block.population_block
+    monkeypatch.setattr(fused_block, "population_block", lambda *a, **k: calls.append(1) or launch(*a, **k))
+    with torch.no_grad():
+        with kernels("auto" if DEVICE == "cuda" else "fused"):  # auto takes the kernel on CUDA only
+            fused_losses = problem.evaluate(params, draw)
+        with kernels("bmm"):
+            bmm_losses = problem.evaluate(params, draw)
+    assert calls  # the blocks went through the kernel
+    assert torch.allclose(fused_losses, bmm_losses, rtol=1e-5, atol=1e-7)
+    bmm_calls = len(calls)
+    with torch.no_grad(), kernels("bmm"):
+        problem.evaluate(params, draw)
+    assert len(calls) == bmm_calls
+
+
+def test_the_fused_block_is_refused_where_it_cannot_run(monkeypatch):
+    sizes = (5, 3, 20, 7)
+    block, tensors = inputs(sizes, 2, 4)
+    if DEVICE is not None:
+        on_device = [t.to(DEVICE) for t in tensors]
+        assert "float32" in fused_block.why_not(*on_device, sizes)  # float64 here
+        single = [t.float() for t in on_device]
+        assert "at most 256 hidden units" in fused_block.why_not(*single, (5, 3, 300, 7))
+        assert "autograd" in fused_block.why_not(single[0].requires_grad_(True), *single[1:], sizes)
+    with pytest.raises(UserError) as error, kernels("fused"):
+        block.forward(*tensors)  # float64: never fused
+    assert "\n" not in str(error.value) and "fused kernel does not apply" in str(error.value)
+    with pytest.raises(UserError, match="unknown kernel"), kernels("triton"):
+        pass
+    calls = []
+    original = fused_block.population_block
+    monkeypatch.setattr(fused_block, "population_block", lambda *a, **k: calls.append(1) or original(*a, **k))
+    with torch.no_grad():  # auto on the CPU: batched products, even in the interpreter
+        block.forward(*(t.float() for t in tensors))
+    assert not calls

@@ -60,7 +60,7 @@ if triton is not None:
         for j0 in tl.static_range(0, H_PAD, BLOCK_H):
             js = j0 + tl.arange(0, BLOCK_H)
             hx = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-            for k0 in tl.static_range(0, N_PAD, BLOCK_K):  # the x path's inputs, BLOCK_K columns at a time
+            for k0 in range(0, N_PAD, BLOCK_K):  # the x path's inputs, BLOCK_K columns at a time (a loop, not unrolled)
                 cols = k0 + tl.arange(0, BLOCK_K)
                 hx = _dot(tl.load(x + rows[:, None] * N_PAD + cols[None, :]),
                           tl.load(wx + cols[:, None] * H_PAD + js[None, :]), hx, PREC)

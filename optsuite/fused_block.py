@@ -31,6 +31,9 @@ from .fused import DOT_PRECISION, MAX_GRID_Y, interpreted, triton
 
 MAX_HIDDEN = 256  # h [BLOCK_B, H] stays in registers
 MAX_WIDTH = 128  # d and K: the embedding dims and classes
+# H' K' floats: the [H', K'] output-layer tile in 32 KB of shared memory, which leaves room
+# for the rest on every CUDA GPU (99 KB a block on sm_86/89); K = 10 fits up to H = 256
+MAX_OUTPUT_TILE = 8192
 BLOCK_K = 16  # the x path's input loop
 BLOCK_H = 32  # hidden units of hx and hz at a time (at most H'), so a weight tile is [BLOCK_H, H']
 BLOCK_B = 32  # samples per program (16 in the interpreter is as exact and faster)
@@ -103,6 +106,9 @@ def why_not(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch
     n_in, d, hidden, classes = sizes
     if hidden > MAX_HIDDEN or max(d, classes) > MAX_WIDTH:
         return f"it takes at most {MAX_HIDDEN} hidden units and {MAX_WIDTH} classes and embedding dims"
+    _, _, hp, kp = padded_sizes(sizes)
+    if hp * kp > MAX_OUTPUT_TILE:
+        return f"its output layer's tile (H' x K' = {hp} x {kp}) would not fit in shared memory"
     if any(t.dtype != torch.float32 for t in (params, x, z, embed)):
         return "it takes float32 tensors"
     if torch.is_grad_enabled() and any(t.requires_grad for t in (params, x, z, embed)):

@@ -140,6 +140,8 @@ def test_torch_cma_falls_back_to_the_eigendecomposition_when_cholesky_fails(monk
     assert torch.allclose((opt.B * opt.D ** 2) @ opt.B.T, opt.C)
     with pytest.raises(UserError, match="factor must be one of eigen, cholesky"):
         OPTIMIZERS.create("torch-cma", factor="qr")
+    with pytest.raises(UserError, match="separable=true has none to factor"):
+        OPTIMIZERS.create("torch-cma", factor="cholesky", separable=True)
 
 
 @pytest.mark.parametrize("problem_name, hyper", [

@@ -109,6 +109,7 @@ def test_the_fused_block_is_refused_where_it_cannot_run(monkeypatch):
         assert "float32" in fused_block.why_not(*on_device, sizes)  # float64 here
         single = [t.float() for t in on_device]
         assert "at most 256 hidden units" in fused_block.why_not(*single, (5, 3, 300, 7))
+        assert "shared memory" in fused_block.why_not(*single, (5, 3, 256, 100))  # CIFAR-100's classes
         assert "autograd" in fused_block.why_not(single[0].requires_grad_(True), *single[1:], sizes)
     with pytest.raises(UserError) as error, kernels("fused"):
         block.forward(*tensors)  # float64: never fused
@@ -121,3 +122,18 @@ def test_the_fused_block_is_refused_where_it_cannot_run(monkeypatch):
     with torch.no_grad():  # auto on the CPU: batched products, even in the interpreter
         block.forward(*(t.float() for t in tensors))
     assert not calls
+
+
+@needs_kernel
+def test_populations_above_the_grid_limit_go_in_slices(monkeypatch):
+    """CUDA grids are at most 65,535 programs high; with the limit at 2, five candidates take three launches."""
+    sizes = (5, 3, 20, 7)
+    for shared in (True, False):
+        block, tensors = inputs(sizes, 5, 9, shared, DEVICE)
+        with torch.no_grad(), kernels("bmm"):
+            reference = block.forward(*tensors)
+        monkeypatch.setattr(fused_block, "MAX_GRID_Y", 2)
+        with torch.no_grad():
+            out = fused_block.population_block(*(t.float() for t in tensors), sizes)
+        monkeypatch.undo()
+        assert relative_error(out, reference) < 1e-5

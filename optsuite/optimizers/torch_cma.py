@@ -96,6 +96,8 @@ class TorchCMA(Optimizer):
             raise UserError(f"torch-cma: eigen_interval must be at least 0, got {self.hyper['eigen_interval']}")
         if self.hyper["factor"] not in self.FACTORS:
             raise UserError(f"torch-cma: factor must be one of {', '.join(self.FACTORS)}, got {self.hyper['factor']!r}")
+        if self.hyper["factor"] != "eigen" and self.hyper["separable"]:
+            raise UserError("torch-cma: factor applies to a full covariance; separable=true has none to factor")
 
     def population(self, dim: int) -> int:
         return population_size(dim, self.hyper["population"])

@@ -131,7 +131,7 @@ def pack(params: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
             pad(wo.reshape(p, h, k), (0, kp - k, 0, hp - h)), pad(bo, (0, kp - k), value=float("-inf"))]
 
 
-def rows_of(t: torch.Tensor, population: int, rows: int, width: int) -> tuple[torch.Tensor, int]:
+def rows_of(t: torch.Tensor, rows: int, width: int) -> tuple[torch.Tensor, int]:
     """``t [B, w]`` or ``[P, B, w]`` zero-padded to ``[rows, width]`` (or ``[P, rows, width]``), and its candidate
     stride (0 when shared)."""
     pad = torch.nn.functional.pad(t, (0, width - t.shape[-1], 0, rows - t.shape[-2])).contiguous()
@@ -157,8 +157,8 @@ def population_block(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, emb
     np_, dp, hp, kp = padded_sizes(sizes)
     tile = 16 if interpreted() else BLOCK_B
     rows = -(-batch // tile) * tile
-    (x, x_stride), (z, z_stride) = rows_of(x, population, rows, np_), rows_of(z, population, rows, dp)
-    embed, e_stride = rows_of(embed, population, kp, dp)
+    (x, x_stride), (z, z_stride) = rows_of(x, rows, np_), rows_of(z, rows, dp)
+    embed, e_stride = rows_of(embed, kp, dp)
     packed = pack(params, sizes)
     dot = DOT_PRECISION[mode]
     dot = "bf16-emulated" if dot == "bf16" and interpreted() else dot

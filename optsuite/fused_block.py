@@ -10,11 +10,13 @@ One program takes a tile of samples of one candidate and keeps every intermediat
 (``hx``, ``hz``, ``h``, the logits) on chip: it walks the hidden units of ``hx`` and ``hz``
 in blocks, each adding its share of the fused layer to ``h``. Only x, z, the parameters
 and E are read and only u_hat is written: one launch where the batched-product path
-launches a dozen kernels, each a round trip through memory. The tiles are fixed (not
-tuned as :mod:`optsuite.fused` tunes its own). The parameters are first copied into
-zero-padded blocks (``Wf`` split in its hx and hz halves), so loads are unmasked; padded
-hidden units are silu(0) = 0 and padded classes get a bias of -inf, so they add nothing.
-Products follow :mod:`optsuite.fused`'s precision modes (float32: three-pass TF32).
+launches a dozen kernels, each a round trip through memory. The kernel reads the flat
+parameter vectors, x, z and E where they lie (any candidate and row strides, e.g. a
+block's slice of a whole network's parameters, or a z broadcast over candidates), with
+masked loads: nothing is copied or padded first. Tiles run over padded widths; units
+past H load zero weights (silu(0) = 0) and classes past K a bias of -inf, so they add
+nothing. On CUDA the tile is the fastest of a few (``CONFIGS``), timed on the first call
+per shape, as :mod:`optsuite.fused` times its own. Products follow :mod:`optsuite.fused`'s precision modes (float32: three-pass TF32).
 
 Needs Triton and a CUDA device; with ``TRITON_INTERPRET=1`` set before Triton is
 imported, the same kernel runs on CPU tensors (slowly), which the tests use.
@@ -27,6 +29,7 @@ from typing import Sequence
 import torch
 
 from .errors import UserError
+from . import fused
 from .fused import DOT_PRECISION, MAX_GRID_Y, interpreted, triton
 
 MAX_HIDDEN = 256  # h [BLOCK_B, H] stays in registers
@@ -35,8 +38,11 @@ MAX_WIDTH = 128  # d and K: the embedding dims and classes
 # for the rest on every CUDA GPU (99 KB a block on sm_86/89); K = 10 fits up to H = 256
 MAX_OUTPUT_TILE = 8192
 BLOCK_K = 16  # the x path's input loop
-BLOCK_H = 32  # hidden units of hx and hz at a time (at most H'), so a weight tile is [BLOCK_H, H']
-BLOCK_B = 32  # samples per program (16 in the interpreter is as exact and faster)
+# (BLOCK_B samples per program, BLOCK_H hidden units of hx and hz at a time, num_warps); a
+# weight tile is [BLOCK_H, H']. On CUDA the fastest is timed once per shape and precision
+# (when optsuite.fused.TUNE is set); the first is taken untuned, and in the interpreter.
+CONFIGS = ((32, 32, 8), (16, 16, 4), (32, 16, 4), (32, 32, 4), (64, 32, 8), (16, 16, 8))
+_BEST: dict[tuple, tuple] = {}
 
 if triton is not None:
     import triton.language as tl
@@ -48,42 +54,59 @@ if triton is not None:
         return v * tl.sigmoid(v)
 
     @triton.jit
-    def _block_kernel(x_ptr, z_ptr, e_ptr, wx_ptr, bx_ptr, wz_ptr, bz_ptr, wa_ptr, wb_ptr, bf_ptr, wo_ptr, bo_ptr,
-                      out_ptr, B, D, x_stride, z_stride, e_stride,
+    def _block_kernel(p_ptr, x_ptr, z_ptr, e_ptr, out_ptr, B, N_IN, D, H, K, p_stride,
+                      x_stride_p, x_stride_b, z_stride_p, z_stride_b, e_stride_p, e_stride_k,
                       N_PAD: tl.constexpr, D_PAD: tl.constexpr, H_PAD: tl.constexpr, K_PAD: tl.constexpr,
                       PREC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr):
         cand = tl.program_id(1).to(tl.int64)
-        rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)  # x and z have rows up to a multiple of BLOCK_B
+        rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
         hs, ds, ks = tl.arange(0, H_PAD), tl.arange(0, D_PAD), tl.arange(0, K_PAD)
-        x, wx = x_ptr + cand * x_stride, wx_ptr + cand * (N_PAD * H_PAD)
-        zt = tl.load(z_ptr + cand * z_stride + rows[:, None] * D_PAD + ds[None, :])
-        wz, wa, wb = wz_ptr + cand * (D_PAD * H_PAD), wa_ptr + cand * (H_PAD * H_PAD), wb_ptr + cand * (H_PAD * H_PAD)
-        # the fused layer's input [hx, hz] in BLOCK_H units at a time, each adding its share to h
+        row_in, h_in, d_in, k_in = rows < B, hs < H, ds < D, ks < K
+        # one candidate's parameters, in order: Wx [N_IN, H], bx, Wz [D, H], bz, Wf [2H, H], bf, Wo [H, K], bo
+        w = p_ptr + cand * p_stride
+        bx = w + N_IN * H
+        wz = bx + H
+        bz = wz + D * H
+        wf = bz + H
+        bf = wf + 2 * H * H
+        wo = bf + H
+        bo = wo + H * K
+        x = x_ptr + cand * x_stride_p + rows[:, None] * x_stride_b
+        zt = tl.load(z_ptr + cand * z_stride_p + rows[:, None] * z_stride_b + ds[None, :],
+                     mask=row_in[:, None] & d_in[None, :], other=0.0)
+        # the fused layer's input [hx, hz] in BLOCK_H units at a time, each adding its share to h;
+        # units past H load zero weights and biases, so they are silu(0) = 0 and add nothing. A
+        # loop, not unrolled: unrolled, the blocks' tiles stayed live together and spilled
+        # registers (a 3.4 KB stack per thread at H = 128, benchmarks/kernel_resources.py)
         h = tl.zeros((BLOCK_B, H_PAD), dtype=tl.float32)
-        for j0 in tl.static_range(0, H_PAD, BLOCK_H):
+        for j0 in range(0, H_PAD, BLOCK_H):
             js = j0 + tl.arange(0, BLOCK_H)
+            j_in = js < H
             hx = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
             for k0 in range(0, N_PAD, BLOCK_K):  # the x path's inputs, BLOCK_K columns at a time (a loop, not unrolled)
                 cols = k0 + tl.arange(0, BLOCK_K)
-                hx = _dot(tl.load(x + rows[:, None] * N_PAD + cols[None, :]),
-                          tl.load(wx + cols[:, None] * H_PAD + js[None, :]), hx, PREC)
-            hx = _silu(hx + tl.load(bx_ptr + cand * H_PAD + js)[None, :])
-            h = _dot(hx, tl.load(wa + js[:, None] * H_PAD + hs[None, :]), h, PREC)
-            hz = _dot(zt, tl.load(wz + ds[:, None] * H_PAD + js[None, :]),
-                      tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32), PREC)
-            hz = _silu(hz + tl.load(bz_ptr + cand * H_PAD + js)[None, :])
-            h = _dot(hz, tl.load(wb + js[:, None] * H_PAD + hs[None, :]), h, PREC)
-        h = _silu(h + tl.load(bf_ptr + cand * H_PAD + hs)[None, :])
-        # logits -> softmax (padded classes: bias -inf) -> @ E
-        logits = _dot(h, tl.load(wo_ptr + cand * (H_PAD * K_PAD) + hs[:, None] * K_PAD + ks[None, :]),
-                      tl.zeros((BLOCK_B, K_PAD), dtype=tl.float32), PREC)
-        logits += tl.load(bo_ptr + cand * K_PAD + ks)[None, :]
+                c_in = cols < N_IN
+                xt = tl.load(x + cols[None, :], mask=row_in[:, None] & c_in[None, :], other=0.0)
+                wt = tl.load(w + cols[:, None] * H + js[None, :], mask=c_in[:, None] & j_in[None, :], other=0.0)
+                hx = _dot(xt, wt, hx, PREC)
+            hx = _silu(hx + tl.load(bx + js, mask=j_in, other=0.0)[None, :])
+            square = j_in[:, None] & h_in[None, :]
+            h = _dot(hx, tl.load(wf + js[:, None] * H + hs[None, :], mask=square, other=0.0), h, PREC)
+            wzt = tl.load(wz + ds[:, None] * H + js[None, :], mask=d_in[:, None] & j_in[None, :], other=0.0)
+            hz = _dot(zt, wzt, tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32), PREC)
+            hz = _silu(hz + tl.load(bz + js, mask=j_in, other=0.0)[None, :])
+            h = _dot(hz, tl.load(wf + (H + js)[:, None] * H + hs[None, :], mask=square, other=0.0), h, PREC)
+        h = _silu(h + tl.load(bf + hs, mask=h_in, other=0.0)[None, :])
+        # logits -> softmax (classes past K: bias -inf, probability 0) -> @ E
+        wot = tl.load(wo + hs[:, None] * K + ks[None, :], mask=h_in[:, None] & k_in[None, :], other=0.0)
+        logits = _dot(h, wot, tl.zeros((BLOCK_B, K_PAD), dtype=tl.float32), PREC)
+        logits += tl.load(bo + ks, mask=k_in, other=float("-inf"))[None, :]
         weights = tl.exp(logits - tl.max(logits, 1)[:, None])
         probs = weights / tl.sum(weights, 1)[:, None]
-        e = tl.load(e_ptr + cand * e_stride + ks[:, None] * D_PAD + ds[None, :])
+        e = tl.load(e_ptr + cand * e_stride_p + ks[:, None] * e_stride_k + ds[None, :],
+                    mask=k_in[:, None] & d_in[None, :], other=0.0)
         u_hat = _dot(probs, e, tl.zeros((BLOCK_B, D_PAD), dtype=tl.float32), PREC)
-        out = out_ptr + cand * B * D + rows[:, None] * D + ds[None, :]
-        tl.store(out, u_hat, mask=(rows[:, None] < B) & (ds[None, :] < D))
+        tl.store(out_ptr + cand * B * D + rows[:, None] * D + ds[None, :], u_hat, mask=row_in[:, None] & d_in[None, :])
 
 
 def _pow2(n: int, least: int = 16) -> int:
@@ -116,34 +139,14 @@ def why_not(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch
     return None
 
 
-def pack(params: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor]:
-    """``params [P, dim]`` (Wx, bx, Wz, bz, Wf, bf, Wo, bo) -> their zero-padded blocks, Wf as its hx and hz halves;
-    the padded classes' biases are -inf."""
-    n_in, d, h, k = sizes
-    np_, dp, hp, kp = padded_sizes(sizes)
-    p, pad = params.shape[0], torch.nn.functional.pad
-    wx, bx, wz, bz, wf, bf, wo, bo = torch.split(params, [n_in * h, h, d * h, h, 2 * h * h, h, h * k, k], dim=1)
-    wf = wf.reshape(p, 2 * h, h)
-    square = lambda w: pad(w, (0, hp - h, 0, hp - h))
-    return [pad(wx.reshape(p, n_in, h), (0, hp - h, 0, np_ - n_in)), pad(bx, (0, hp - h)),
-            pad(wz.reshape(p, d, h), (0, hp - h, 0, dp - d)), pad(bz, (0, hp - h)),
-            square(wf[:, :h]), square(wf[:, h:]), pad(bf, (0, hp - h)),
-            pad(wo.reshape(p, h, k), (0, kp - k, 0, hp - h)), pad(bo, (0, kp - k), value=float("-inf"))]
-
-
-def rows_of(t: torch.Tensor, rows: int, width: int) -> tuple[torch.Tensor, int]:
-    """``t [B, w]`` or ``[P, B, w]`` zero-padded to ``[rows, width]`` (or ``[P, rows, width]``), and its candidate
-    stride (0 when shared)."""
-    pad = torch.nn.functional.pad(t, (0, width - t.shape[-1], 0, rows - t.shape[-2])).contiguous()
-    return pad, (0 if t.dim() == 2 else rows * width)
-
-
 def population_block(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor,
-                     sizes: Sequence[int], mode: str = "float32") -> torch.Tensor:
+                     sizes: Sequence[int], mode: str = "float32", config: tuple[int, int, int] | None = None
+                     ) -> torch.Tensor:
     """u_hat ``[P, B, d]`` float32 of every candidate's block: ``params [P, dim]``, ``x [B, n_in]`` or
     ``[P, B, n_in]``, ``z [B, d]`` or ``[P, B, d]``, ``embed [K, d]`` or ``[P, K, d]``; ``sizes`` = (n_in, d, H, K).
 
-    ``mode``: float32, tf32 or bf16 products. Call :func:`why_not` first.
+    ``mode``: float32, tf32 or bf16 products. ``config``: one of ``CONFIGS``; None: tuned on
+    CUDA, else the first. Call :func:`why_not` first.
     """
     if mode not in DOT_PRECISION:
         raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(DOT_PRECISION)}")
@@ -154,20 +157,43 @@ def population_block(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, emb
     out = torch.empty(population, batch, d, device=params.device, dtype=torch.float32)
     if population == 0 or batch == 0:
         return out
-    np_, dp, hp, kp = padded_sizes(sizes)
-    tile = 16 if interpreted() else BLOCK_B
-    rows = -(-batch // tile) * tile
-    (x, x_stride), (z, z_stride) = rows_of(x, rows, np_), rows_of(z, rows, dp)
-    embed, e_stride = rows_of(embed, kp, dp)
-    packed = pack(params, sizes)
+    params = params if params.stride(1) == 1 else params.contiguous()
+    tensors = [params, *(strided(t) for t in (x, z, embed)), out]
     dot = DOT_PRECISION[mode]
     dot = "bf16-emulated" if dot == "bf16" and interpreted() else dot
+    if config is None:
+        tune = fused.TUNE and params.device.type == "cuda" and not interpreted()
+        config = tuned_config(tensors, (n_in, d, h, k), dot) if tune else CONFIGS[0]
+    _launch(tensors, (n_in, d, h, k), dot, config)
+    return out
+
+
+def strided(t: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """``t [rows, w]`` (shared) or ``[P, rows, w]`` with unit stride along w (copied where it has none), its
+    candidate stride (0 when shared) and its row stride."""
+    t = t if t.stride(-1) == 1 else t.contiguous()
+    return t, (t.stride(0) if t.dim() == 3 else 0), t.stride(-2)
+
+
+def _launch(tensors: list, sizes: tuple[int, int, int, int], dot: str, config: tuple[int, int, int]) -> None:
+    params, (x, x_p, x_b), (z, z_p, z_b), (embed, e_p, e_k), out = tensors
+    np_, dp, hp, kp = padded_sizes(sizes)
+    block_b, block_h, warps = config
+    population, batch = out.shape[0], out.shape[1]
     for first in range(0, population, MAX_GRID_Y):  # CUDA grids are at most 65,535 programs high
         last = min(population, first + MAX_GRID_Y)
-        shifted = lambda t, stride: t[first:last] if stride else t
-        grid = (rows // tile, last - first)
-        _block_kernel[grid](shifted(x, x_stride), shifted(z, z_stride), shifted(embed, e_stride),
-                            *(t[first:last] for t in packed), out[first:last], batch, d, x_stride, z_stride, e_stride,
-                            N_PAD=np_, D_PAD=dp, H_PAD=hp, K_PAD=kp, PREC=dot, BLOCK_B=tile, BLOCK_H=min(hp, BLOCK_H),
-                            BLOCK_K=BLOCK_K)
-    return out
+        grid = (triton.cdiv(batch, block_b), last - first)
+        _block_kernel[grid](params[first:last], x[first:last] if x_p else x, z[first:last] if z_p else z,
+                            embed[first:last] if e_p else embed, out[first:last], batch, *sizes,
+                            params.stride(0), x_p, x_b, z_p, z_b, e_p, e_k, N_PAD=np_, D_PAD=dp, H_PAD=hp, K_PAD=kp,
+                            PREC=dot, BLOCK_B=block_b, BLOCK_H=min(hp, block_h), BLOCK_K=BLOCK_K, num_warps=warps)
+
+
+def tuned_config(tensors: list, sizes: tuple[int, int, int, int], dot: str) -> tuple[int, int, int]:
+    """The fastest of ``CONFIGS`` for this shape and precision, timed once (``fused.fastest``) and remembered."""
+    out = tensors[-1]
+    key = (*padded_sizes(sizes), tensors[1][1] > 0, dot, out.device.index)
+    if key not in _BEST:
+        sync = lambda: torch.cuda.synchronize(out.device)
+        _BEST[key] = fused.fastest(list(CONFIGS), lambda cfg: _launch(tensors, sizes, dot, cfg), sync)
+    return _BEST[key]

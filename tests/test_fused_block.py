@@ -58,19 +58,21 @@ def test_fused_block_matches_float64_in_every_precision(sizes, batch, population
 
 
 @needs_kernel
-def test_fused_block_pads_with_nothing_that_counts():
-    sizes = (5, 3, 20, 7)
-    block, (params, *_) = inputs(sizes, 2, 4)
-    packed = fused_block.pack(params.float(), sizes)
-    assert [tuple(t.shape[1:]) for t in packed] == [(16, 32), (32,), (16, 32), (32,), (32, 32), (32, 32), (32,),
-                                                    (32, 16), (16,)]
-    wx, _, wz, _, wa, wb, _, wo, bo = packed
-    assert float(wx[:, 5:].abs().sum() + wx[:, :, 20:].abs().sum() + wa[:, 20:].abs().sum() + wb[:, :, 20:].abs().sum()
-                 + wo[:, 20:].abs().sum() + wo[:, :, 7:].abs().sum()) == 0
-    assert bool(torch.isneginf(bo[:, 7:]).all()) and bool(torch.isfinite(bo[:, :7]).all())
-    # Wf's halves are the rows that hx and hz meet
-    wf = params[:, 5 * 20 + 20 + 3 * 20 + 20:][:, : 40 * 20].reshape(2, 40, 20).float()
-    assert torch.equal(wa[:, :20, :20], wf[:, :20]) and torch.equal(wb[:, :20, :20], wf[:, 20:])
+def test_fused_block_reads_strided_inputs_where_they_lie():
+    """A block's slice of a wider parameter tensor, a column slice of x, z broadcast over candidates (stride 0)
+    and a transposed embedding: the same numbers as contiguous copies."""
+    sizes, population, batch = (5, 3, 20, 7), 4, 19
+    block, (params, x, z, embed) = inputs(sizes, population, batch, device=DEVICE)
+    wide = torch.cat([torch.randn(population, 3, dtype=params.dtype, device=DEVICE), params, params], 1)
+    sliced = wide[:, 3 : 3 + params.shape[1]]
+    x_cols = torch.cat([x, x], 1)[:, : sizes[0]]
+    z_broadcast = z.expand(population, *z.shape)
+    embed_t = embed.T.contiguous().T
+    assert sliced.stride(0) != sliced.shape[1] and not x_cols.is_contiguous() and z_broadcast.stride(0) == 0
+    with torch.no_grad():
+        contiguous = fused_block.population_block(*(t.float() for t in (params, x, z, embed)), sizes)
+        strided = fused_block.population_block(*(t.float() for t in (sliced, x_cols, z_broadcast, embed_t)), sizes)
+    assert torch.equal(contiguous, strided)
 
 
 @needs_kernel
@@ -137,3 +139,31 @@ def test_populations_above_the_grid_limit_go_in_slices(monkeypatch):
             out = fused_block.population_block(*(t.float() for t in tensors), sizes)
         monkeypatch.undo()
         assert relative_error(out, reference) < 1e-5
+
+
+@needs_kernel
+def test_every_tile_configuration_gives_the_same_block():
+    sizes = (40, 10, 64, 10)
+    _, tensors = inputs(sizes, 3, 70, device=DEVICE)
+    single = [t.float() for t in tensors]
+    with torch.no_grad():
+        first = fused_block.population_block(*single, sizes, config=fused_block.CONFIGS[0])
+        for config in fused_block.CONFIGS[1:]:
+            other = fused_block.population_block(*single, sizes, config=config)
+            assert relative_error(other, first.double()) < 1e-5, config  # summation order only
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="tuning times the tiles on CUDA")
+def test_the_block_kernel_is_tuned_once_per_shape(monkeypatch):
+    monkeypatch.setattr(fused, "TUNE", True)
+    monkeypatch.setattr(fused_block, "_BEST", {})
+    sizes = (40, 10, 128, 10)
+    _, tensors = inputs(sizes, 64, 128, device=DEVICE)
+    single = [t.float() for t in tensors]
+    with torch.no_grad():
+        tuned = fused_block.population_block(*single, sizes)
+        (key, best), = fused_block._BEST.items()
+        assert best in fused_block.CONFIGS
+        untuned = fused_block.population_block(*single, sizes, config=fused_block.CONFIGS[0])
+        fused_block.population_block(*single, sizes)
+    assert relative_error(tuned, untuned.double()) < 1e-5 and len(fused_block._BEST) == 1

@@ -55,13 +55,16 @@ check 60 "$python" -c "import torch, triton; print('torch', torch.__version__, '
 "$python" -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 \
     || echo "note: optsuite could not be installed here; the benchmarks will fail to import"
 kernel=auto
-echo "\$ $python -m pytest -q tests/test_fused.py tests/test_fused_block.py tests/test_engine.py"
-timeout 120 "$python" -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_fused_block.py tests/test_engine.py \
-    -k "not bench_command" \
+block_kernel=auto
+echo "\$ $python -m pytest -q tests/test_fused.py tests/test_engine.py"
+timeout 120 "$python" -m pytest -q -p no:cacheprovider tests/test_fused.py tests/test_engine.py -k "not bench_command" \
     || { status=1; kernel=bmm; echo "fused kernel tests failed: benchmarking the bmm path"; }
+echo "\$ $python -m pytest -q tests/test_fused_block.py"
+timeout 150 "$python" -m pytest -q -p no:cacheprovider tests/test_fused_block.py \
+    || { status=1; block_kernel=bmm; echo "fused mlp-block tests failed: the NoProp rows take the bmm path"; }
 echo
 check 150 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel
-check 120 "$python" -m optsuite.benchmarks.noprop_eval --device cuda
+check 180 "$python" -m optsuite.benchmarks.noprop_eval --device cuda --kernel $block_kernel
 check 60 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision tf32 --no-steps
 check 60 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision bf16 --no-steps
 check 30 "$python" -c "

@@ -1,6 +1,6 @@
 """Population evaluation speed of the NoProp problems' own blocks, beside a per-candidate loop.
 
-    python -m optsuite.benchmarks.noprop_eval [--device cuda] [--small] [--threads 1]
+    python -m optsuite.benchmarks.noprop_eval [--device cuda] [--small] [--threads 1] [--kernel bmm]
 
 Problems: the mlp block (``noprop-block``, block t) and the whole network (``noprop-net``)
 at the shapes of the default matrix (digits, T = 3, hidden 16) and of the gpu matrix
@@ -129,14 +129,20 @@ def lines(rows: list[dict]) -> Iterator[str]:
 
 
 def benchmark(device: str | None = None, small: bool = False, threads: int | None = None,
-              repeats: int = 5) -> Iterator[str]:
-    """The report, line by line as each row finishes."""
+              repeats: int = 5, kernel: str = "auto") -> Iterator[str]:
+    """The report, line by line as each row finishes; ``kernel`` is the path of the ``ours`` column (``auto``:
+    the engine's choice, ``bmm``: batched products, as the bmm column)."""
     if threads is not None:
         torch.set_num_threads(threads)
+    with kernels(kernel):
+        yield from report(device, small, repeats, kernel)
+
+
+def report(device: str | None, small: bool, repeats: int, kernel: str) -> Iterator[str]:
     dev = resolve_device(device)
     populations = (32,) if small else (256, 1024)
     channels, hidden = (8, 16) if small else (CNN_CHANNELS, CNN_HIDDEN)
-    yield f"device: {device_name(dev)}; torch {torch.__version__}; {'small' if small else 'full'} sizes"
+    yield f"device: {device_name(dev)}; torch {torch.__version__}; {'small' if small else 'full'} sizes; ours: {kernel}"
     yield "NoProp problems' evaluate (batch 128) and the cnn block, population call vs a loop over candidates"
     rows = [problem_row(*spec, p, dev, repeats) for spec in PROBLEM_ROWS for p in populations]
     rows += [cnn_row(name, p, dev, repeats, channels, hidden) for name in IMAGES for p in populations[:1]]
@@ -149,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="CPU-friendly sizes: P = 32, cnn with 8 channels")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     parser.add_argument("--repeats", type=int, default=5, help="timed samples per median")
+    parser.add_argument("--kernel", default="auto", choices=("auto", "bmm"),
+                        help="the path of the ours column (auto: fused kernels on CUDA where they apply)")
     args = parser.parse_args(argv)
-    return print_lines(benchmark(args.device, args.small, args.threads, args.repeats))
+    return print_lines(benchmark(args.device, args.small, args.threads, args.repeats, args.kernel))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ else:
     DEVICE = "cpu" if fused.interpreted() else None
 needs_kernel = pytest.mark.skipif(DEVICE is None, reason="needs Triton with CUDA, or TRITON_INTERPRET=1")
 
+
+@pytest.fixture(autouse=True)
+def untuned(monkeypatch):
+    """Tests take the first tile: tuning every test shape on CUDA would compile every tile for each."""
+    monkeypatch.setattr(fused, "TUNE", False)
+
 BOUNDS = {"float32": 1e-5, "tf32": 5e-3, "bf16": 3e-2}  # relative error against float64 per precision mode
 # (n_in, d, H, K), batch, population: the default matrix's digits block, the gpu matrix's MNIST-1D block, odd sizes
 SHAPES = [((64, 10, 16, 10), 128, 8), ((40, 10, 128, 10), 128, 4), ((5, 3, 20, 7), 37, 5)]

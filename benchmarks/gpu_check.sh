@@ -16,11 +16,12 @@
 #     fused mlp-block kernel beside the batched-product path (goal: >= 3x), and the cnn block's
 #     grouped convolutions at MNIST and CIFAR-10 shapes; each beside a per-candidate loop, with
 #     the difference between the two and the float32 error against float64;
-#   - the benchmark in tf32 and bf16; one eigendecomposition at n = 2,730 (what a full
-#     CMA-ES generation waits for); the JAX anchor of DESIGN section 7 (when jax has a GPU
-#     backend); the fused kernel's tile configurations and its fraction of the ceilings;
 #   - runs batched together: cells per hour of a small matrix with --batch-runs 8 against
 #     without (python -m optsuite.benchmarks.batched_runs --device cuda), its numbers checked equal;
+#   - the benchmark in tf32 and bf16; one eigendecomposition and one Cholesky factorisation
+#     at n = 2,730 (what a full CMA-ES generation waits for, with either factor); the JAX
+#     anchor of DESIGN section 7 (when jax has a GPU backend); the fused kernel's tile
+#     configurations and its fraction of the ceilings;
 #   - a small matrix on CUDA (two problems x four optimizers x two seeds, two cells sharing the GPU).
 # Needs torch and pytest; Triton for the fused kernel; pycma, mnist1d and jax are optional
 # (their rows print as skipped). Runs from a checkout: optsuite is installed with
@@ -65,17 +66,18 @@ timeout 150 "$python" -m pytest -q -p no:cacheprovider tests/test_fused_block.py
 echo
 check 150 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel
 check 180 "$python" -m optsuite.benchmarks.noprop_eval --device cuda --kernel $block_kernel
+check 150 "$python" -m optsuite.benchmarks.batched_runs --device cuda --rounds 1 --evaluations 20000
 check 60 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision tf32 --no-steps
 check 60 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision bf16 --no-steps
 check 30 "$python" -c "
 import time, torch
 c = torch.randn(2730, 2730, device='cuda'); c = c @ c.T / 2730 + torch.eye(2730, device='cuda')
-torch.linalg.eigh(c); torch.cuda.synchronize(); t = time.perf_counter()
-for _ in range(5): torch.linalg.eigh(c)
-torch.cuda.synchronize(); print(f'torch.linalg.eigh, n=2730, float32: {(time.perf_counter() - t) / 5 * 1e3:.1f} ms')"
+for f in (torch.linalg.eigh, torch.linalg.cholesky_ex):
+    f(c); torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(5): f(c)
+    torch.cuda.synchronize(); print(f'torch.{f.__name__}, n=2730, float32: {(time.perf_counter() - t) / 5 * 1e3:.1f} ms')"
 if "$python" -c "import jax; jax.devices('gpu')" >/dev/null 2>&1; then check 60 "$python" -m optsuite.benchmarks.jax_anchor; fi
 check 90 "$python" -m optsuite.benchmarks.fused_kernel
-check 150 "$python" -m optsuite.benchmarks.batched_runs --device cuda --rounds 1 --evaluations 20000
 smoke=$(mktemp -d)
 check 90 "$python" -c "import sys; from optsuite.cli import main; sys.exit(main(sys.argv[1:]))" run \
     -p "noprop-block(block=learned-features,hidden=64,T=3,t=2,device=cuda)" \

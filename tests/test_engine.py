@@ -178,6 +178,17 @@ def test_bench_small_prints_rates_ratios_and_steps(capsys):
     assert any(line.startswith("check: ours >= jax in every row:") for line in lines) == has_jax
 
 
+def test_bench_steps_only_times_the_steps_and_no_evaluation(capsys):
+    from optsuite.benchmarks import population_eval
+
+    assert population_eval.main(["--small", "--repeats", "1", "--device", "cpu", "--steps-only"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not any("ours/loop" in line or line.startswith(("jax:", "check:", "  H=")) for line in lines)
+    cholesky = [line for line in lines if line.startswith("torch-cma full, cholesky ")]
+    assert len(cholesky) == 2 and "skipped" not in cholesky[0] and "skipped" in cholesky[1]  # n = 2,730 and 21,770
+    assert cholesky[0].split()[-1] == "(GPU)"  # its target is read on the mean, on a GPU
+
+
 def test_bench_without_jax_leaves_its_column_empty(monkeypatch):
     from optsuite.benchmarks import population_eval
 

@@ -44,7 +44,8 @@ def resources(sizes: tuple[int, int, int, int], config: tuple[int, int, int], do
     block_b, block_h, warps = config
     constants = dict(N_PAD=np_, D_PAD=dp, H_PAD=hp, K_PAD=kp, PREC=dot, BLOCK_B=block_b,
                      BLOCK_H=min(hp, block_h), BLOCK_K=fused_block.BLOCK_K)
-    signature = {**{p: "*fp32" for p in POINTERS}, **{i: "i32" for i in INTEGERS}, **{c: "constexpr" for c in constants}}
+    signature = {**{p: "*fp32" for p in POINTERS}, **{i: "i32" for i in INTEGERS},
+                 **{c: "constexpr" for c in constants}}
     source = ASTSource(fused_block._block_kernel, signature, constexprs=constants)
     kernel = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
     with tempfile.TemporaryDirectory() as folder:
@@ -67,7 +68,8 @@ def report(arch: int, precision: str) -> Iterator[str]:
         return
     dot = fused.DOT_PRECISION[precision]
     yield f"fused mlp-block kernel, sm_{arch}, {precision} ({dot} products); Triton {fused.triton.__version__}"
-    yield f"{'shape':<38} {'(n_in, d, H, K)':<18} {'BLOCK_B, BLOCK_H, warps':<24} {'registers':>9} {'stack B':>8} {'shared B':>9}"
+    yield (f"{'shape':<38} {'(n_in, d, H, K)':<18} {'BLOCK_B, BLOCK_H, warps':<24} {'registers':>9} {'stack B':>8} "
+           f"{'shared B':>9}")
     for label, sizes in SHAPES.items():
         for config in fused_block.CONFIGS:
             try:

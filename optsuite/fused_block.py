@@ -16,7 +16,8 @@ block's slice of a whole network's parameters, or a z broadcast over candidates)
 masked loads: nothing is copied or padded first. Tiles run over padded widths; units
 past H load zero weights (silu(0) = 0) and classes past K a bias of -inf, so they add
 nothing. On CUDA the tile is the fastest of a few (``CONFIGS``), timed on the first call
-per shape, as :mod:`optsuite.fused` times its own. Products follow :mod:`optsuite.fused`'s precision modes (float32: three-pass TF32).
+per shape, as :mod:`optsuite.fused` times its own. Products follow :mod:`optsuite.fused`'s
+precision modes (float32: three-pass TF32).
 
 Needs Triton and a CUDA device; with ``TRITON_INTERPRET=1`` set before Triton is
 imported, the same kernel runs on CPU tensors (slowly), which the tests use.
@@ -28,8 +29,8 @@ from typing import Sequence
 
 import torch
 
-from .errors import UserError
 from . import fused
+from .errors import UserError
 from .fused import DOT_PRECISION, MAX_GRID_Y, interpreted, triton
 
 MAX_HIDDEN = 256  # h [BLOCK_B, H] stays in registers

@@ -110,14 +110,10 @@ if triton is not None:
         tl.store(out_ptr + cand * B * D + rows[:, None] * D + ds[None, :], u_hat, mask=row_in[:, None] & d_in[None, :])
 
 
-def _pow2(n: int, least: int = 16) -> int:
-    return max(least, 1 << max(0, int(n) - 1).bit_length())
-
-
 def padded_sizes(sizes: Sequence[int]) -> tuple[int, int, int, int]:
     """(n_in', d', H', K'): n_in rounded up to a multiple of ``BLOCK_K``, the others to powers of two (at least 16)."""
     n_in, d, hidden, classes = sizes
-    return -(-int(n_in) // BLOCK_K) * BLOCK_K, _pow2(d), _pow2(hidden), _pow2(classes)
+    return fused._round_up(n_in, BLOCK_K), fused._pow2(d), fused._pow2(hidden), fused._pow2(classes)
 
 
 def why_not(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor,
@@ -151,7 +147,7 @@ def population_block(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, emb
     """
     if mode not in DOT_PRECISION:
         raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(DOT_PRECISION)}")
-    n_in, d, h, k = (int(s) for s in sizes)
+    sizes = n_in, d, h, k = tuple(int(s) for s in sizes)
     population, batch = params.shape[0], x.shape[-2]
     if params.shape[1] != n_in * h + h + d * h + h + 2 * h * h + h + h * k + k:
         raise UserError(f"params [P, {params.shape[1]}] do not fit an mlp block of sizes {tuple(sizes)}")
@@ -164,8 +160,8 @@ def population_block(params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, emb
     dot = "bf16-emulated" if dot == "bf16" and interpreted() else dot
     if config is None:
         tune = fused.TUNE and params.device.type == "cuda" and not interpreted()
-        config = tuned_config(tensors, (n_in, d, h, k), dot) if tune else CONFIGS[0]
-    _launch(tensors, (n_in, d, h, k), dot, config)
+        config = tuned_config(tensors, sizes, dot) if tune else CONFIGS[0]
+    _launch(tensors, sizes, dot, config)
     return out
 
 

@@ -11,18 +11,7 @@ from optsuite import engine, fused
 from optsuite.engine import mlp_dim, population_mlp, precision
 from optsuite.errors import UserError
 
-if fused.triton is None:
-    DEVICE = None
-elif torch.cuda.is_available() and not fused.interpreted():
-    DEVICE = "cuda"
-else:
-    DEVICE = "cpu" if fused.interpreted() else None
-needs_kernel = pytest.mark.skipif(DEVICE is None, reason="needs Triton with CUDA, or TRITON_INTERPRET=1")
-
-@pytest.fixture(autouse=True)
-def untuned(monkeypatch):
-    """Tests take the first fitting tile: tuning every test shape would compile every tile for each."""
-    monkeypatch.setattr(fused, "TUNE", False)
+from kernel_device import DEVICE, needs_kernel, untuned  # noqa: F401 - untuned: an autouse fixture
 
 
 # relative error bounds against float64 for each precision mode

@@ -13,19 +13,7 @@ from optsuite.errors import UserError
 from optsuite.problems.noprop_blocks import MLPBlock
 from optsuite.registry import PROBLEMS
 
-if fused.triton is None:
-    DEVICE = None
-elif torch.cuda.is_available() and not fused.interpreted():
-    DEVICE = "cuda"
-else:
-    DEVICE = "cpu" if fused.interpreted() else None
-needs_kernel = pytest.mark.skipif(DEVICE is None, reason="needs Triton with CUDA, or TRITON_INTERPRET=1")
-
-
-@pytest.fixture(autouse=True)
-def untuned(monkeypatch):
-    """Tests take the first tile: tuning every test shape on CUDA would compile every tile for each."""
-    monkeypatch.setattr(fused, "TUNE", False)
+from kernel_device import DEVICE, needs_kernel, untuned  # noqa: F401 - untuned: an autouse fixture
 
 BOUNDS = {"float32": 1e-5, "tf32": 5e-3, "bf16": 3e-2}  # relative error against float64 per precision mode
 # (n_in, d, H, K), batch, population: the default matrix's digits block, the gpu matrix's MNIST-1D block, odd sizes

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from optsuite.cli import main as cli
-from optsuite.runners.store import Store
+from optsuite.store import Store
 
 OPTIMIZERS = ["snes(sigma0=0.05)", "pgpe(sigma0=0.05)", "openes(sigma0=0.02)", "torch-cma(separable=true,sigma0=0.05)",
               "snes(sigma0=0.05,population=256)"]

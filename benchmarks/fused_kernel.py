@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from optsuite import fused
+from optsuite.engine import fused
 from optsuite.benchmarks.population_eval import block_inputs, block_sizes, timed, timing_samples
 from optsuite.engine import MATMUL_PRECISION, mlp_flops, population_mlp
 

@@ -3,7 +3,7 @@
 # GPU_CHECK_SECONDS (570 by default: one call of 10 minutes, with room to start). In order of
 # priority; each step has its own time cap and none starts past the deadline:
 #   - the fused kernels' and the engine's tests on CUDA (float32 mode within 1e-5 of float64): the
-#     two-layer MLP kernel and the NoProp mlp-block kernel (optsuite/fused_block.py);
+#     two-layer MLP kernel and the NoProp mlp-block kernel (optsuite/engine/fused_block.py);
 #   - the full-size benchmark (H = 32, 256; P = 256, 4096; batch 1024) in float32 with the
 #     optimizer step times: sample-evals/s, TFLOP/s, ratios to the bmm path, the
 #     per-candidate loop, vmap and JAX (jit + vmap on the GPU, when jax with a CUDA backend

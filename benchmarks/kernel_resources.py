@@ -2,7 +2,7 @@
 
     python -m optsuite.benchmarks.kernel_resources [--arch 90] [--precision float32]
 
-Compiles ``optsuite.fused_block``'s kernel with Triton for a CUDA architecture (sm_90:
+Compiles ``optsuite.engine.fused_block``'s kernel with Triton for a CUDA architecture (sm_90:
 H100/H200; 80: A100) at the mlp-block shapes of the default and gpu matrices and a wider
 one, for each tile of ``fused_block.CONFIGS``, and reads the compiled code's resource use
 with the ``cuobjdump`` that Triton ships. No GPU is needed. A stack above 0 bytes means
@@ -38,7 +38,7 @@ def resources(sizes: tuple[int, int, int, int], config: tuple[int, int, int], do
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from optsuite import fused_block
+    from optsuite.engine import fused_block
 
     np_, dp, hp, kp = fused_block.padded_sizes(sizes)
     block_b, block_h, warps = config
@@ -61,7 +61,7 @@ def resources(sizes: tuple[int, int, int, int], config: tuple[int, int, int], do
 
 
 def report(arch: int, precision: str) -> Iterator[str]:
-    from optsuite import fused, fused_block
+    from optsuite.engine import fused, fused_block
 
     if fused.triton is None:
         yield "skipped: Triton is not installed"

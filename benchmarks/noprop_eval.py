@@ -8,7 +8,7 @@ at the shapes of the default matrix (digits, T = 3, hidden 16) and of the gpu ma
 ``evaluate`` on one draw of its own batch (128). The cnn block (``block = "cnn"``, the
 paper's 32 channels, hidden 64) at MNIST (1x28x28) and CIFAR-10 (3x32x32) shapes on random
 images, chunked as ``evaluate`` chunks it. Per row: M sample-evals/s of the population call
-(on CUDA the mlp blocks take the fused kernel of ``optsuite.fused_block``), of the same call
+(on CUDA the mlp blocks take the fused kernel of ``optsuite.engine.fused_block``), of the same call
 on the batched-product path alone (``kernels("bmm")``) and of a loop over its candidates
 (the same code, one at a time; the first ``LOOPED`` of them), the ratios, achieved TFLOP/s
 (the problems' FLOP counts), the largest relative difference between the population call

@@ -14,12 +14,11 @@ a concrete problem:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 import torch
 
-if TYPE_CHECKING:
-    from .problem import Draw
+from .crn import Draw
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class FeatureLayer:
     the loss's ridge coefficient on the readout.
     """
 
-    rows: Callable[["Draw"], tuple[torch.Tensor, torch.Tensor]]
+    rows: Callable[[Draw], tuple[torch.Tensor, torch.Tensor]]
     projection: Callable[[torch.Tensor], torch.Tensor]
     with_projection: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     features: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -107,7 +107,7 @@ def noprop_command(
     from optsuite.runners.execute import Backend, resume
     from optsuite.runners.sandbox import Job
     from optsuite.runners.spec import from_flags
-    from optsuite.runners.store import Store
+    from optsuite.store import Store
 
     if isinstance(jobs, bool) or jobs < 1:
         raise UserError(f"--jobs {jobs} must be at least 1")
@@ -159,7 +159,7 @@ def run_command(
     from optsuite.runners.sandbox import Job
     from optsuite.runners.matrix import listing
     from optsuite.runners.spec import from_flags, load_matrix
-    from optsuite.runners.store import Store
+    from optsuite.store import Store
 
     if matrix and (problem or optimizer or seeds is not None or budget):
         raise UserError("give a matrix file or -p/-o/-s/-b flags, not both")
@@ -202,7 +202,7 @@ def run_command(
 def writable_folder(path: Path, what: str) -> None:
     """Make the folder ``path`` (and its parents); a path that is a file, or a folder this process cannot
     write, is a one-line UserError."""
-    from optsuite.runners.store import why_not_writable
+    from optsuite.store import why_not_writable
 
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ asks or how often, so paired comparisons across optimizers are valid.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import torch
 
@@ -21,3 +22,17 @@ def generator(*keys: object, device: str | torch.device = "cpu") -> torch.Genera
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(*keys))
     return g
+
+
+@dataclass(frozen=True)
+class Draw:
+    """The common random numbers of one step: a pure function of (seed, step).
+
+    ``indices``: minibatch rows of the training set ``[B]`` (None: no data or full
+    batch). ``noise_seed``: seeds any other noise the loss uses (e.g. z_{t-1}).
+    """
+
+    step: int
+    seed: int
+    indices: torch.Tensor | None
+    noise_seed: int

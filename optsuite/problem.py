@@ -10,23 +10,9 @@ from dataclasses import dataclass
 import torch
 
 from .capabilities import FeatureLayer, LinearReadout
-from .crn import derive_seed, generator
+from .crn import Draw, derive_seed, generator
 from .device import resolve_device
 from .errors import UserError
-
-
-@dataclass(frozen=True)
-class Draw:
-    """The common random numbers of one step: a pure function of (seed, step).
-
-    ``indices``: minibatch rows of the training set ``[B]`` (None: no data or full
-    batch). ``noise_seed``: seeds any other noise the loss uses (e.g. z_{t-1}).
-    """
-
-    step: int
-    seed: int
-    indices: torch.Tensor | None
-    noise_seed: int
 
 
 @dataclass(frozen=True)

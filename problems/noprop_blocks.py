@@ -23,8 +23,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from optsuite import fused_block
 from optsuite.crn import generator
+from optsuite.engine import fused_block
 from optsuite.engine import (batched_linear, current_precision, fused_applies, population_linear, population_mlp,
                              shared_linear, unpack)
 from optsuite.errors import UserError
@@ -66,7 +66,7 @@ class MLPBlock(Layered):
         """``params [P, dim]``, ``x [B, n_in]`` (shared) or ``[P, B, n_in]``, ``z``, ``embed [K, d]`` or ``[P, K, d]``
         -> u_hat ``[P, B, d]``.
 
-        On CUDA outside autograd (float32), the fused kernel of :mod:`optsuite.fused_block`;
+        On CUDA outside autograd (float32), the fused kernel of :mod:`optsuite.engine.fused_block`;
         elsewhere batched products (the engine's ``kernels`` context chooses).
         """
         why_not = lambda: fused_block.why_not(params, x, z, embed, self.sizes)
@@ -183,28 +183,3 @@ class LinearHead(Layered):
         """``params [P, dim]``, ``z [B, d]`` or ``[P, B, d]`` -> logits ``[P, B, K]``."""
         w, b = unpack(params, self.shapes)
         return population_linear(z, w, b)
-
-
-BLOCKS = ("mlp", "random-features", "learned-features", "cnn")
-
-
-def make_block(kind: str, n_in: int, d: int, n_classes: int, hidden: int, feature_seed: int, t: int,
-               device: torch.device, dtype: torch.dtype, image: tuple[int, int, int] | None = None,
-               channels: int = 32, feature_init: str = FEATURE_INITS[0]):
-    """Block ``t`` of family ``kind``; random features are seeded by (``feature_seed``, t) and drawn as
-    ``feature_init`` says (:func:`random_projection`).
-
-    ``image``: the input's ``(channels, height, width)``, which the cnn block needs, with
-    ``channels`` in its first convolution.
-    """
-    if kind == "cnn":
-        from .noprop_cnn import CNNBlock  # it builds on MLPBlock, defined here
-
-        return CNNBlock(image, d, n_classes, hidden, channels)
-    if kind == "mlp":
-        return MLPBlock(n_in, d, n_classes, hidden)
-    if kind == "random-features":
-        return RandomFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype, feature_init)
-    if kind == "learned-features":
-        return LearnedFeatureBlock(n_in, d, n_classes, hidden, feature_seed, t, device, dtype, feature_init)
-    raise UserError(f"unknown block family {kind!r}; known: {', '.join(BLOCKS)}")

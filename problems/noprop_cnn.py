@@ -23,7 +23,7 @@ What differs from the paper, and why:
   more with a skip connection) and one fused hidden layer of ``hidden`` units (the
   paper: 256 then 128 units).
 
-Population evaluation (:mod:`optsuite.population_conv`): the first convolution is one
+Population evaluation (:mod:`optsuite.engine.conv`): the first convolution is one
 convolution of the shared images against every candidate's filters; the next two are
 grouped convolutions with one group per candidate. Parameters, in order: each
 convolution's filters ``[out, in, 3, 3]`` and bias ``[out]``, then the mlp block's.
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from optsuite.engine import unpack
 from optsuite.errors import UserError
-from optsuite.population_conv import by_candidate, population_conv2d
+from optsuite.engine.conv import by_candidate, population_conv2d
 
 from .noprop_blocks import Layered, MLPBlock
 

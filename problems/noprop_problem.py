@@ -23,7 +23,8 @@ from optsuite.problem import Draw, LinearReadout, Problem
 from optsuite.registry import check_kwargs
 
 from .datasets import DATA_HELP, load_dataset
-from .noprop_blocks import FEATURE_INITS, make_block
+from .noprop_blocks import FEATURE_INITS
+from .noprop_families import make_block
 from .noprop_embedding import initial_embedding
 from .noprop_schedule import NoiseSchedule
 

@@ -30,7 +30,7 @@ from .cell import Cell, code_hash, lost_row
 from .flush import Flusher
 from .progress import Display
 from .sandbox import Job, in_sandbox, listening
-from .store import Store
+from optsuite.store import Store
 from .tuning import Tuning
 
 BACKENDS = ("loky", "dask")

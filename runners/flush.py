@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .store import Store
+from optsuite.store import Store
 
 
 class Flusher:

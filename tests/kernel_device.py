@@ -8,7 +8,7 @@ every test shape.
 import pytest
 import torch
 
-from optsuite import fused
+from optsuite.engine import fused
 
 if fused.triton is None:
     DEVICE = None

@@ -58,7 +58,7 @@ def test_runs_drawing_from_global_state_or_limited_in_seconds_are_not_batchable(
 
 def test_a_matrix_run_with_batched_cells_stores_what_it_stores_without(tmp_path):
     from optsuite.cli import main
-    from optsuite.runners.store import Store
+    from optsuite.store import Store
 
     flags = ["-p", "noprop-block(T=3,t=2,hidden=8)", "-p", "sphere(dim=5)", "-o", "snes(sigma0=0.05)",
              "-o", "torch-cma(sigma0=0.05,separable=true)", "-o", "cma(sigma0=0.05)", "-o", "gd", "-s", "2",

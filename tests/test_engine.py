@@ -96,7 +96,7 @@ def test_auto_memory_cap_splits_a_population_over_the_cap(monkeypatch):
         available = 4000  # bytes of free RAM as psutil reports them
 
     monkeypatch.setattr("psutil.virtual_memory", lambda: Memory)
-    monkeypatch.setattr(engine, "free_ram", lambda: 3000)  # never more than the available
+    monkeypatch.setattr(engine.memory, "free_ram", lambda: 3000)  # never more than the available
     assert memory_cap("cpu") == int(4000 * engine.CPU_MEMORY_FRACTION)  # 1000 bytes
     calls = []
     fn = lambda p: (calls.append(len(p)), p.sum(1))[1]

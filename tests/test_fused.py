@@ -7,7 +7,8 @@ Without Triton or a GPU these tests skip. On a CPU with Triton installed:
 import pytest
 import torch
 
-from optsuite import engine, fused
+from optsuite import engine
+from optsuite.engine import fused
 from optsuite.engine import mlp_dim, population_mlp, precision
 from optsuite.errors import UserError
 
@@ -141,6 +142,6 @@ def test_a_learned_feature_noprop_block_on_cuda_runs_fused_and_equals_the_bmm_pa
     with torch.no_grad():
         fused_losses = problem.evaluate(params, draw)
         assert calls  # the block went through the kernel
-        monkeypatch.setattr(engine, "uses_fused", lambda *a, **k: False)
+        monkeypatch.setattr(engine.dense, "uses_fused", lambda *a, **k: False)
         bmm_losses = problem.evaluate(params, draw)
     assert torch.allclose(fused_losses, bmm_losses, rtol=1e-5)

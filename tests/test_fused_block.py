@@ -7,7 +7,7 @@ Without Triton or a GPU the kernel's tests skip. On a CPU with Triton installed:
 import pytest
 import torch
 
-from optsuite import fused, fused_block
+from optsuite.engine import fused, fused_block
 from optsuite.engine import kernels, precision
 from optsuite.errors import UserError
 from optsuite.problems.noprop_blocks import MLPBlock

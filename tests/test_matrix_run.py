@@ -13,7 +13,7 @@ import pytest
 
 from optsuite.cli import main
 from optsuite.runners.gpu import gpu_slot
-from optsuite.runners.store import Store
+from optsuite.store import Store
 
 # 12 cells of half a second each, however fast the machine: the problem sleeps 25 ms a step
 MATRIX = """

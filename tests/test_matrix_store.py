@@ -10,7 +10,7 @@ from optsuite.cli import main
 from optsuite.errors import UserError
 from optsuite.budget import Budget
 from optsuite.runners.cell import Cell, result_rows
-from optsuite.runners.store import CELLS, MANIFEST, TRACES, Store, part_name, sha256
+from optsuite.store import CELLS, MANIFEST, TRACES, Store, part_name, sha256
 
 CELL_A = Cell("sphere", "montecarlo", 0, Budget(steps=5), {"dim": 3})
 CELL_B = Cell("sphere", "gd", 1, Budget(steps=4), {"dim": 3}, {"lr": 0.1})

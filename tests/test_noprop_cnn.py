@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from optsuite.budget import Budget
 from optsuite.errors import UserError
-from optsuite.population_conv import by_candidate, population_conv2d
+from optsuite.engine.conv import by_candidate, population_conv2d
 from optsuite.problems.noprop_cnn import CNNBlock
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run

@@ -13,7 +13,7 @@ from optsuite.problems.noprop_fm import path
 from optsuite.problems.noprop_schedule import NoiseSchedule
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
-from optsuite.runners.store import Store
+from optsuite.store import Store
 
 SMALL = {"hidden": 16, "inference_steps": 5}
 

@@ -20,7 +20,7 @@ from optsuite.parts import CHECKPOINTS, plan, split_budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
 from optsuite.runners.cell import Cell, result_rows
-from optsuite.runners.store import Store
+from optsuite.store import Store
 
 SMALL = {"T": 3, "hidden": 8}
 VOLATILE = ("spent_seconds", "spent_peak_memory_bytes")  # per-part record fields that vary from run to run

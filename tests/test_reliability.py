@@ -23,7 +23,7 @@ from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.runners import execute
 from optsuite.runners.cell import Cell
 from optsuite.runners.sandbox import Job
-from optsuite.runners.store import Store
+from optsuite.store import Store
 
 from tiny_datasets import write_mnist
 

@@ -165,7 +165,7 @@ def test_a_spent_memory_budget_stops_before_any_step_and_the_problem_is_untouche
 
 def test_restarts_is_a_setting_of_a_matrix_entry_and_of_the_command_line(tmp_path, capsys):
     from optsuite.cli import main
-    from optsuite.runners.store import Store
+    from optsuite.store import Store
 
     out = tmp_path / "store"
     assert main(["run", "-p", "rastrigin(dim=3)", "-o", "torch-cma(restarts=bipop,sigma0=2.0)", "-s", "1",

@@ -9,7 +9,7 @@ import pytest
 from optsuite.cli import main
 from optsuite.report.results import Results
 from optsuite.runners.spec import load_matrix
-from optsuite.runners.store import Store
+from optsuite.store import Store
 
 MATRIX = """
 name = "tuned"

@@ -1,6 +1,6 @@
 """A store in the layout cocopp reads: one folder per optimizer entry, ``.info`` / ``.dat`` / ``.tdat`` per problem.
 
-Per entry folder ``<entry>/`` and problem number ``f`` (:func:`~optsuite.report.export.numbered`):
+Per entry folder ``<entry>/`` and problem number ``f`` (:func:`~optsuite.report.export_problems.numbered`):
 
 - ``bbobexp_f{f}.info``: ``suite = 'bbob', funcId = f, DIM = d, ..., algId = '<entry>'``, a ``%``
   line naming the problem, the cost axis and the reference, then the data file and one
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .export import Numbered
+from .export_problems import Numbered
 from .results import Results, slug
 
 HEADER = ("% f evaluations | g evaluations | best noise-free fitness - Fopt ({ref:.12e}) + sum g_i+ | "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .export import Numbered
+from .export_problems import Numbered
 from .export_coco import improved
 from .results import Results, slug
 

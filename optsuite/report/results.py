@@ -125,7 +125,7 @@ class Results:
         ``pd.read_parquet`` on the folder itself fails (it holds two tables); ``cells.parquet`` alone reads,
         but the trace parts may hold rows of retried attempts, which this loader leaves out.
         """
-        from ..runners.store import Store
+        from ..store import Store
 
         path = Path(path)
         if not path.is_dir():

@@ -1,39 +1,24 @@
-"""Batched population evaluation for MLP-style problems.
+"""Batched population evaluation of dense populations ``[P, dim]`` for MLP-style problems.
 
 Problems build their population forward passes from these few functions, so that the
 evaluation engine can be tuned (layout, chunking, precision) in one place:
-``unpack``, ``shared_linear``, ``batched_linear`` (the layers), ``chunked`` with
-``memory_cap`` (a population never exceeds the device's memory), ``precision`` (float32,
-tf32 or bf16 matrix products) and ``population_mlp`` (a whole MLP built on them; on CUDA,
-outside autograd, two-layer MLPs run through the fused kernel of :mod:`optsuite.fused`).
+``unpack``, ``shared_linear``, ``batched_linear`` (the layers) and ``population_mlp`` (a whole
+MLP built on them; on CUDA, outside autograd, two-layer MLPs run through the fused kernel of
+:mod:`optsuite.engine.fused`).
 
 Shapes: P candidates, B samples, ``in``/``out`` features.
 """
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 
+from ..errors import UserError
 from . import fused
-from .errors import UserError
+from .memory import chunked
+from .modes import current_precision, fused_applies
 
-CUDA_MEMORY_FRACTION = 0.5  # of the free CUDA memory: the rest is for the caller's own tensors
-CPU_MEMORY_FRACTION = 0.25  # of the available RAM: the machine may be shared
-# On the CPU a chunk's activations also stay within about an L2 cache, so each layer's
-# output is read again before it leaves the cache: at P = 256, B = 1024 this ran 1.7-2.2x
-# faster than one chunk for the whole population (reports/engine_benchmark.md).
-CPU_CHUNK_BYTES = 4 << 20
-
-# float32 matrix-product setting on CUDA for each precision (bf16 autocasts instead)
-MATMUL_PRECISION = {"float32": "highest", "tf32": "high", "bf16": "highest"}
-PRECISIONS = tuple(MATMUL_PRECISION)
-_PRECISION: ContextVar[str] = ContextVar("precision", default="float32")
-KERNELS = ("auto", "bmm", "fused")
-_KERNEL: ContextVar[str] = ContextVar("kernel", default="auto")
 # oneDNN's float32 linear (input @ weight^T + bias, no autograd), as torch's CPU compiler calls it; None without oneDNN
 ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
@@ -107,103 +92,9 @@ def batched_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = No
     return yT.transpose(1, 2).contiguous() if contiguous else yT.transpose(1, 2)
 
 
-def available_memory(device: str | torch.device) -> int:
-    """Bytes free on ``device``: ``torch.cuda.mem_get_info`` on a GPU, the available RAM (psutil) elsewhere.
-    Read afresh on every call, since other tensors come and go."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    import psutil
-
-    return int(psutil.virtual_memory().available)
-
-
-def memory_cap(device: str | torch.device) -> int:
-    """Bytes one chunk's activations may take on ``device``: a fraction of :func:`available_memory`."""
-    fraction = CUDA_MEMORY_FRACTION if torch.device(device).type == "cuda" else CPU_MEMORY_FRACTION
-    return int(available_memory(device) * fraction)
-
-
-def free_ram() -> int:
-    """Bytes of free (never-used) RAM: one system call; 0 where the OS does not say."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
-def chunk_budget(device: str | torch.device) -> int:
-    """Activation bytes per chunk when none is named: :func:`memory_cap`, on the CPU at most ``CPU_CHUNK_BYTES``.
-
-    On the CPU the free RAM is read first: where its fraction holds a whole chunk, so does
-    the fraction of the available RAM (never less than the free), and psutil's reading,
-    which took 25-55 us (up to a tenth of a small population's evaluation), is skipped.
-    """
-    if torch.device(device).type == "cuda":
-        return memory_cap(device)
-    if free_ram() * CPU_MEMORY_FRACTION >= CPU_CHUNK_BYTES:
-        return CPU_CHUNK_BYTES
-    return min(memory_cap(device), CPU_CHUNK_BYTES)
-
-
-def chunk_size(population: int, bytes_per_candidate: int, max_bytes: int) -> int:
-    """Candidates per chunk so that a chunk's activations stay under ``max_bytes`` (at least 1)."""
-    return max(1, min(population, int(max_bytes // max(1, bytes_per_candidate))))
-
-
-def chunked(fn: Callable[[torch.Tensor], torch.Tensor], params: torch.Tensor, bytes_per_candidate: int,
-            max_bytes: int | None = None) -> torch.Tensor:
-    """``fn`` over ``params [P, dim]`` in chunks whose activations stay under ``max_bytes``; -> ``[P, ...]``.
-
-    ``max_bytes`` None: :func:`chunk_budget` of the parameters' device.
-    """
-    cap = chunk_budget(params.device) if max_bytes is None else max_bytes
-    size = chunk_size(params.shape[0], bytes_per_candidate, cap)
-    if params.shape[0] <= size:
-        return fn(params)
-    return torch.cat([fn(params[i : i + size]) for i in range(0, params.shape[0], size)])
-
-
-@contextmanager
-def precision(mode: str = "float32", device: str | torch.device = "cpu") -> Iterator[None]:
-    """Matrix products inside the block in ``mode``: float32, tf32 or bf16.
-
-    float32: exact float32 products (TF32 switched off on CUDA). tf32: TensorFloat-32
-    tensor-core products on CUDA; a no-op on the CPU, which has no tf32, so CPU results
-    equal float32. bf16: ``torch.autocast`` to bfloat16 on either device; products and
-    their outputs are bfloat16.
-    """
-    if mode not in MATMUL_PRECISION:
-        raise UserError(f"unknown precision {mode!r}; choose one of {', '.join(PRECISIONS)}")
-    device_type = torch.device(device).type
-    before = torch.get_float32_matmul_precision()
-    if device_type == "cuda":
-        torch.set_float32_matmul_precision(MATMUL_PRECISION[mode])
-    token = _PRECISION.set(mode)
-    try:
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=mode == "bf16"):
-            yield
-    finally:
-        _PRECISION.reset(token)
-        torch.set_float32_matmul_precision(before)
-
-
-def current_precision() -> str:
-    """The mode of the innermost :func:`precision` block (float32 outside any)."""
-    return _PRECISION.get()
-
-
-@contextmanager
-def kernels(kernel: str) -> Iterator[None]:
-    """Population forward passes inside take ``kernel`` where none is named: ``auto`` (fused kernels on CUDA
-    where they apply), ``bmm`` (batched products only) or ``fused`` (a fused kernel or a UserError)."""
-    if kernel not in KERNELS:
-        raise UserError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    token = _KERNEL.set(kernel)
-    try:
-        yield
-    finally:
-        _KERNEL.reset(token)
+def population_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``h [B, in]`` (shared) or ``[P, B, in]``, ``w [P, in, out]``, ``b [P, out]`` -> ``[P, B, out]``."""
+    return shared_linear(h, w, b) if h.dim() == 2 else batched_linear(h, w, b)
 
 
 def mlp_shapes(sizes: Sequence[int]) -> list[tuple[int, ...]]:
@@ -235,7 +126,7 @@ def population_mlp(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], 
     ``sizes``: layer widths, input first; ``activation`` after every layer but the last.
     The population runs in chunks under ``max_bytes`` (None: :func:`chunk_budget`).
     ``kernel``: ``bmm`` (batched matrix products, differentiable, any device), ``fused``
-    (:mod:`optsuite.fused`: two-layer MLPs, Triton, no autograd) or ``auto``: fused where it
+    (:mod:`optsuite.engine.fused`: two-layer MLPs, Triton, no autograd) or ``auto``: fused where it
     applies, which is on CUDA outside autograd, else bmm; None: :func:`kernels`' choice. The
     fused kernel follows :func:`precision`'s mode and returns float32.
     """
@@ -265,23 +156,3 @@ def uses_fused(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], acti
     Raises UserError for ``kernel="fused"`` where it cannot run, saying why.
     """
     return fused_applies(kernel, params.device, lambda: fused.why_not(params, x, sizes, activation))
-
-
-def fused_applies(kernel: str | None, device: torch.device, why_not: Callable[[], str | None]) -> bool:
-    """Whether a fused kernel runs under ``kernel`` (None: :func:`kernels`' choice) on ``device``: never for
-    ``bmm``; for ``auto`` on CUDA where ``why_not()`` finds no reason against; for ``fused`` always, and a
-    UserError saying why where it cannot."""
-    kernel = _KERNEL.get() if kernel is None else kernel
-    if kernel not in KERNELS:
-        raise UserError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    if kernel == "bmm" or (kernel == "auto" and device.type != "cuda"):
-        return False
-    reason = why_not()
-    if reason is not None and kernel == "fused":
-        raise UserError(f"the fused kernel does not apply here: {reason}")
-    return reason is None
-
-
-def population_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """``h [B, in]`` (shared) or ``[P, B, in]``, ``w [P, in, out]``, ``b [P, out]`` -> ``[P, B, out]``."""
-    return shared_linear(h, w, b) if h.dim() == 2 else batched_linear(h, w, b)

@@ -16,7 +16,7 @@ block's slice of a whole network's parameters, or a z broadcast over candidates)
 masked loads: nothing is copied or padded first. Tiles run over padded widths; units
 past H load zero weights (silu(0) = 0) and classes past K a bias of -inf, so they add
 nothing. On CUDA the tile is the fastest of a few (``CONFIGS``), timed on the first call
-per shape, as :mod:`optsuite.fused` times its own. Products follow :mod:`optsuite.fused`'s
+per shape, as :mod:`optsuite.engine.fused` times its own. Products follow :mod:`optsuite.engine.fused`'s
 precision modes (float32: three-pass TF32).
 
 Needs Triton and a CUDA device; with ``TRITON_INTERPRET=1`` set before Triton is
@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 
 from . import fused
-from .errors import UserError
+from ..errors import UserError
 from .fused import DOT_PRECISION, MAX_GRID_Y, interpreted, triton
 
 MAX_HIDDEN = 256  # h [BLOCK_B, H] stays in registers
@@ -41,7 +41,7 @@ MAX_OUTPUT_TILE = 8192
 BLOCK_K = 16  # the x path's input loop
 # (BLOCK_B samples per program, BLOCK_H hidden units of hx and hz at a time, num_warps); a
 # weight tile is [BLOCK_H, H']. On CUDA the fastest is timed once per shape and precision
-# (when optsuite.fused.TUNE is set); the first is taken untuned, and in the interpreter.
+# (when optsuite.engine.fused.TUNE is set); the first is taken untuned, and in the interpreter.
 CONFIGS = ((32, 32, 8), (16, 16, 4), (32, 16, 4), (32, 32, 4), (64, 32, 8), (16, 16, 8))
 _BEST: dict[tuple, tuple] = {}
 

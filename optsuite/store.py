@@ -30,7 +30,7 @@ from typing import Any, Callable, TypeVar
 
 import pandas as pd
 
-from optsuite.errors import UserError
+from .errors import UserError
 
 CELLS, TRACES, MANIFEST, LOCK = "cells.parquet", "traces.parquet", "manifest.json", ".lock"
 PART = re.compile(r"traces-(\d+)\.parquet")  # a trace part; TRACES, a store's single file before parts, is part 0

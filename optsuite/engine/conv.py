@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .engine import current_precision
+from .modes import current_precision
 
 
 def population_conv2d(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

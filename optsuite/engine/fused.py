@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 try:
     import triton

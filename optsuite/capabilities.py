@@ -9,7 +9,11 @@ a concrete problem:
   parameters, so the exact optimum solves the normal equations;
 - ``feature_layer`` -> :class:`FeatureLayer`: the parameters hold a trainable feature
   layer (a projection followed by a nonlinearity) and a linear readout of its features,
-  which an unsupervised rule (Hebbian, Oja, Sanger) can train from the layer's inputs.
+  which an unsupervised rule (Hebbian, Oja, Sanger) can train from the layer's inputs;
+- ``parameter_layout`` -> :class:`optsuite.population.Layout`: which slices of the parameters are
+  matrices, where low-rank perturbations (EGGROLL) apply; such a problem evaluates low-rank
+  populations without forming ``[P, dim]``. No optimizer requires it: every problem takes low-rank
+  populations, made dense where it has no layout (:func:`optsuite.population.evaluate`).
 """
 from __future__ import annotations
 
@@ -59,4 +63,5 @@ class FeatureLayer:
 CAPABILITIES = {
     "linear_readout": "a linear readout",
     "feature_layer": "a trainable feature layer",
+    "parameter_layout": "a parameter layout",
 }

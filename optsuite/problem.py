@@ -13,6 +13,7 @@ from .capabilities import FeatureLayer, LinearReadout
 from .crn import Draw, derive_seed, generator
 from .device import resolve_device
 from .errors import UserError
+from .population import Layout, Population
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,9 @@ class Problem:
         return self.n_train or 1
 
     # -- losses ------------------------------------------------------------------
-    def evaluate(self, params: torch.Tensor, draw: Draw) -> torch.Tensor:
-        """Losses ``[P]`` of a population ``params [P, dim]`` on ``draw``, in one batched call."""
+    def evaluate(self, params: Population, draw: Draw) -> torch.Tensor:
+        """Losses ``[P]`` of a population on ``draw``, in one batched call: ``params [P, dim]``, or a
+        :class:`~optsuite.population.LowRank` population where :meth:`parameter_layout` gives a layout."""
         raise NotImplementedError
 
     def loss_and_grad(self, params: torch.Tensor, draw: Draw) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,4 +125,9 @@ class Problem:
 
     def feature_layer(self) -> FeatureLayer | None:
         """The trainable feature layer and its readout, where the parameters hold one."""
+        return None
+
+    def parameter_layout(self) -> Layout | None:
+        """Which slices of the parameters are matrices. A problem that gives one evaluates low-rank populations
+        (:class:`~optsuite.population.LowRank`) itself; any other receives them made dense."""
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from optsuite.engine import population_mlp
+from optsuite.population import Layout
 from optsuite.registry import register_problem
 
 from .noprop_blocks import Layered
@@ -57,6 +58,9 @@ class BackpropNet(ClassifierProblem):
 
     def predict(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.net.forward(params, x)
+
+    def parameter_layout(self) -> Layout:
+        return self.net.layout
 
     def loss(self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, noise_seed: int) -> torch.Tensor:
         return cross_entropy(self.predict(params, x), y)

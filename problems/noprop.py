@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from optsuite.errors import UserError
 from optsuite.capabilities import FeatureLayer, LinearReadout
+from optsuite.population import Layout, squared_norms
 from optsuite.problem import Draw
 from optsuite.registry import register_problem
 
@@ -29,9 +30,10 @@ def check_readout_settings(problem: NoPropProblem, ridge: float, readout_draws: 
     problem.check_positive_int("readout_draws", readout_draws)
 
 
-def penalty(params: torch.Tensor, ridge: float) -> torch.Tensor:
-    """ridge ||params||^2: ``[P, dim]`` -> ``[P]`` float64."""
-    return ridge * params.double().pow(2).sum(-1)
+def penalty(params, ridge: float) -> torch.Tensor | float:
+    """ridge ||params||^2: ``[P, dim]`` (or a low-rank population) -> ``[P]`` float64; 0 without a ridge (a
+    low-rank population's norms cost a quarter of its evaluation)."""
+    return ridge * squared_norms(params) if ridge else 0.0
 
 
 @register_problem("noprop-block")
@@ -66,6 +68,9 @@ class NoPropBlock(NoPropProblem):
         u = self.embed[y]
         u_hat = self.part.forward(params, x, self.noised(u, self.t - 1, noise_seed), self.embed)
         return self.weight * (squared_error(u_hat, u) + penalty(params, self.ridge))
+
+    def parameter_layout(self) -> Layout:
+        return self.part.layout
 
     def linear_readout(self) -> LinearReadout | None:
         if not isinstance(self.part, RandomFeatureBlock):
@@ -123,6 +128,9 @@ class NoPropHead(NoPropProblem):
         logits = self.part.forward(params, self.noised(self.embed[y], self.T, noise_seed))
         fit = cross_entropy(logits, y) if self.head_loss == "cross-entropy" else squared_error(logits, self.one_hot(y))
         return fit + penalty(params, self.ridge)
+
+    def parameter_layout(self) -> Layout:
+        return self.part.layout
 
     def linear_readout(self) -> LinearReadout | None:
         if self.head_loss != "squared":

@@ -28,6 +28,7 @@ from optsuite.engine import fused_block
 from optsuite.engine import (batched_linear, current_precision, fused_applies, population_linear, population_mlp,
                              shared_linear, unpack)
 from optsuite.errors import UserError
+from optsuite.population import Layout, LowRank
 
 
 class Layered:
@@ -42,6 +43,11 @@ class Layered:
     @property
     def dim(self) -> int:
         return sum(n_in * n_out + n_out for n_in, n_out in self.layers)
+
+    @property
+    def layout(self) -> Layout:
+        """Where the weight matrices lie in the flat parameters (each ``[in, out]``); biases lie outside."""
+        return Layout.of_shapes(self.shapes)
 
     def initial(self, *keys: object) -> torch.Tensor:
         """``[dim]`` float32: PyTorch's default Linear init, U(-1/sqrt(in), 1/sqrt(in)), seeded by ``keys``."""
@@ -67,9 +73,11 @@ class MLPBlock(Layered):
         -> u_hat ``[P, B, d]``.
 
         On CUDA outside autograd (float32), the fused kernel of :mod:`optsuite.engine.fused_block`;
-        elsewhere batched products (the engine's ``kernels`` context chooses).
+        elsewhere batched products (the engine's ``kernels`` context chooses). A low-rank population
+        (:class:`~optsuite.population.LowRank`) takes the engine's low-rank layers.
         """
-        why_not = lambda: fused_block.why_not(params, x, z, embed, self.sizes)
+        why_not = lambda: ("a low-rank population" if isinstance(params, LowRank)
+                           else fused_block.why_not(params, x, z, embed, self.sizes))
         if fused_applies(None, params.device, why_not):
             return fused_block.population_block(params, x, z, embed, self.sizes, current_precision())
         wx, bx, wz, bz, wf, bf, wo, bo = unpack(params, self.shapes)

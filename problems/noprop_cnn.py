@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from optsuite.engine import unpack
 from optsuite.errors import UserError
+from optsuite.population import split
 from optsuite.engine.conv import by_candidate, population_conv2d
 
 from .noprop_blocks import Layered, MLPBlock
@@ -81,5 +82,5 @@ class CNNBlock(Layered):
 
     def forward(self, params: torch.Tensor, x: torch.Tensor, z: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
         """``params [P, dim]``, ``x [B, C * H * W]``, ``z [B, d]`` or ``[P, B, d]``, ``embed`` -> u_hat ``[P, B, d]``."""
-        n = self.conv_dim
-        return self.dense.forward(params[:, n:], self.features(params[:, :n], x), z, embed)
+        convolutions, dense = split(params, [self.conv_dim, params.shape[1] - self.conv_dim])
+        return self.dense.forward(dense, self.features(convolutions, x), z, embed)

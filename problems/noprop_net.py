@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from optsuite.population import Layout
+from optsuite.population import split as split_population
 from optsuite.registry import register_problem
 
 from .noprop_blocks import LinearHead
@@ -49,10 +51,14 @@ class NoPropNet(ClassifierProblem):
         return torch.cat([*blocks, head, *embed]).to(self.device, self.dtype)
 
     def split(self, params: torch.Tensor):
-        """``params [P, dim]`` -> (block parameters ``[P, dim_t]`` per t, head ``[P, dim_h]``, W_embed ``[K, d]`` or ``[P, K, d]``)."""
-        parts = list(torch.split(params, self.sizes, dim=-1))
+        """``params [P, dim]`` (or a low-rank population) -> (block parameters ``[P, dim_t]`` per t, head ``[P, dim_h]``, W_embed ``[K, d]`` or ``[P, K, d]``)."""
+        parts = split_population(params, self.sizes)
         embed = parts.pop().reshape(-1, *self.embed.shape) if self.learn_embed else self.embed
         return parts[: self.T], parts[self.T], embed
+
+    def parameter_layout(self) -> Layout:
+        """Every block's and the head's weight matrices; a learned W_embed lies outside them."""
+        return Layout.concat([*(b.layout for b in self.blocks), self.head.layout]).padded(self.dim)
 
     @staticmethod
     def labels(embed: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

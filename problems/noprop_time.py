@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from optsuite.crn import generator
 from optsuite.engine import batched_linear, population_linear, shared_linear, unpack
 from optsuite.errors import UserError
+from optsuite.population import Layout
+from optsuite.population import split as split_population
 
 from .noprop_blocks import Layered, LinearHead
 from .noprop_embedding import is_learnable
@@ -132,9 +134,13 @@ class TimeConditionedProblem(ClassifierProblem):
     def split(self, params: torch.Tensor):
         """``params [P, dim]`` -> (network ``[P, dim_net]``, head ``[P, dim_head]``, own part ``[P, extra_dim]``,
         W_embed ``[K, d]`` or ``[P, K, d]``)."""
-        parts = list(torch.split(params, self.sizes, dim=-1))
+        parts = split_population(params, self.sizes)
         embed = parts.pop().reshape(-1, *self.embed.shape) if self.learn_embed else self.embed
         return parts[0], parts[1], parts[2], embed
+
+    def parameter_layout(self) -> Layout:
+        """The network's and the head's weight matrices; the subclass's part and a learned W_embed lie outside."""
+        return Layout.concat([self.net.layout, self.head.layout]).padded(self.dim)
 
     labels = staticmethod(NoPropNet.labels)
 

@@ -1,7 +1,9 @@
 """Classic test functions in any dimension: sphere, ellipsoid, Rosenbrock, Rastrigin.
 
 Data-free: one evaluation is one sample-forward. float64, so optimizers can be
-checked to tight targets.
+checked to tight targets. ``rows`` > 0 declares the parameters a ``rows x (dim / rows)``
+matrix (row-major), where low-rank perturbations apply (:class:`optsuite.population.Layout`);
+the function is the same.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import torch
 
 from optsuite.crn import generator
 from optsuite.errors import UserError
+from optsuite.population import Layout, Matrix, dense
 from optsuite.problem import Draw, Problem
 from optsuite.registry import register_problem
 
@@ -19,12 +22,15 @@ class Synthetic(Problem):
     dtype = torch.float64
     optimum_loss = 0.0
     init_scale = 1.0  # the standard start: N(0, init_scale^2 I)
-    settings_help = {"dim": "number of parameters"}
+    settings_help = {"dim": "number of parameters",
+                     "rows": "0, or the rows of the matrix the parameters form (row-major; rows must divide dim)"}
 
-    def __init__(self, dim: int = 10, device: str = "cpu") -> None:
+    def __init__(self, dim: int = 10, device: str = "cpu", rows: int = 0) -> None:
         if not isinstance(dim, int) or dim < 1:
             raise UserError(f"problem {self.name!r}: dim={dim!r} must be a positive integer")
-        self.dim = dim
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0 or (rows and dim % rows):
+            raise UserError(f"problem {self.name!r}: rows={rows!r} must be 0 or a positive divisor of dim={dim}")
+        self.dim, self.rows = dim, rows
         self.device = self.check_device(device)
         self.flops_per_sample = float(self.flops_per_coordinate * dim)
 
@@ -32,8 +38,11 @@ class Synthetic(Problem):
         g = generator(seed, "initial")
         return (self.init_scale * torch.randn(self.dim, generator=g, dtype=self.dtype)).to(self.device)
 
-    def evaluate(self, params: torch.Tensor, draw: Draw) -> torch.Tensor:
-        return self.f(params)
+    def parameter_layout(self) -> Layout | None:
+        return Layout(self.dim, (Matrix(0, self.rows, self.dim // self.rows),)) if self.rows else None
+
+    def evaluate(self, params, draw: Draw) -> torch.Tensor:
+        return self.f(dense(params))
 
     def f(self, x: torch.Tensor) -> torch.Tensor:
         """``[P, dim] -> [P]``."""
@@ -71,10 +80,10 @@ class Rosenbrock(Synthetic):
     flops_per_coordinate = 8
     init_scale = 0.5
 
-    def __init__(self, dim: int = 10, device: str = "cpu") -> None:
+    def __init__(self, dim: int = 10, device: str = "cpu", rows: int = 0) -> None:
         if isinstance(dim, int) and dim < 2:
             raise UserError(f"problem 'rosenbrock': dim={dim} must be at least 2")
-        super().__init__(dim, device)
+        super().__init__(dim, device, rows)
 
     def f(self, x: torch.Tensor) -> torch.Tensor:
         a, b = x[:, :-1], x[:, 1:]

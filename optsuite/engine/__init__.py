@@ -12,12 +12,13 @@ Problems import the layer functions from here; the names below are the engine's 
 """
 from .dense import (ACTIVATIONS, ONEDNN_LINEAR, batched_linear, mlp_activation_bytes, mlp_dim, mlp_flops, mlp_shapes,
                     population_linear, population_mlp, shared_linear, unpack, uses_fused, uses_onednn)
+from .lowrank import LowRankWeight
 from .memory import (CPU_CHUNK_BYTES, CPU_MEMORY_FRACTION, CUDA_MEMORY_FRACTION, available_memory, chunk_budget,
                      chunk_size, chunked, free_ram, memory_cap)
 from .modes import KERNELS, MATMUL_PRECISION, PRECISIONS, current_precision, fused_applies, kernels, precision
 
 __all__ = [
-    "ACTIVATIONS", "CPU_CHUNK_BYTES", "CPU_MEMORY_FRACTION", "CUDA_MEMORY_FRACTION", "KERNELS", "MATMUL_PRECISION",
+    "ACTIVATIONS", "CPU_CHUNK_BYTES", "CPU_MEMORY_FRACTION", "CUDA_MEMORY_FRACTION", "KERNELS", "LowRankWeight", "MATMUL_PRECISION",
     "ONEDNN_LINEAR", "PRECISIONS", "available_memory", "batched_linear", "chunk_budget", "chunk_size", "chunked",
     "current_precision", "free_ram", "fused_applies", "kernels", "memory_cap", "mlp_activation_bytes", "mlp_dim",
     "mlp_flops", "mlp_shapes", "population_linear", "population_mlp", "precision", "shared_linear", "unpack",

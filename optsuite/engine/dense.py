@@ -15,7 +15,9 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import UserError
-from . import fused
+from ..population import LowRank
+from . import fused, lowrank
+from .lowrank import LowRankWeight
 from .memory import chunked
 from .modes import current_precision, fused_applies
 
@@ -33,8 +35,11 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 ONEDNN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "silu": "swish", "identity": "none"}
 
 
-def unpack(params: torch.Tensor, shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
-    """Split ``params [P, dim]`` into views ``[P, *shape]`` for each shape, in order."""
+def unpack(params: torch.Tensor | LowRank, shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
+    """Split ``params [P, dim]`` into views ``[P, *shape]`` for each shape, in order; a low-rank population into
+    its matrices' :class:`~.lowrank.LowRankWeight` and the rest dense (:func:`.lowrank.unpack`)."""
+    if isinstance(params, LowRank):
+        return lowrank.unpack(params, shapes)
     sizes = [int(torch.Size(s).numel()) for s in shapes]
     if sum(sizes) != params.shape[-1]:
         raise UserError(f"a parameter vector has {params.shape[-1]} entries where the problem needs {sum(sizes)}")
@@ -55,8 +60,11 @@ def shared_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = Non
     on MKL's products, which ``torch.matmul`` and ``torch.bmm`` call
     (reports/engine_benchmark.md). Elsewhere one
     batched matrix product against ``x`` broadcast over candidates (stride 0, no copy),
-    with the bias fused in; its output is contiguous ``[P, B, out]``.
+    with the bias fused in; its output is contiguous ``[P, B, out]``. A low-rank weight takes
+    :func:`.lowrank.shared_linear`.
     """
+    if isinstance(w, LowRankWeight):
+        return ACTIVATIONS[activation](lowrank.shared_linear(x, w, b))
     if uses_onednn(x, w):
         P, n_in, n_out = w.shape
         bias = None if b is None else b.reshape(P * n_out)
@@ -83,8 +91,10 @@ def batched_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = No
     ``(w^T h^T)^T``: on the CPU that ran 1.1-1.8x faster for ``out = 10``. Its output is
     then copied to contiguous memory for the next layer's product, unless ``contiguous``
     is False (a last layer, whose output only losses read: the copy was up to a tenth of a
-    small population's evaluation).
+    small population's evaluation). A low-rank weight takes :func:`.lowrank.batched_linear`.
     """
+    if isinstance(w, LowRankWeight):
+        return lowrank.batched_linear(h, w, b)
     if w.shape[2] >= w.shape[1]:
         return torch.bmm(h, w) if b is None else torch.baddbmm(b[:, None, :], h, w)
     hT, wT = h.transpose(1, 2), w.transpose(1, 2)
@@ -155,4 +165,5 @@ def uses_fused(params: torch.Tensor, x: torch.Tensor, sizes: Sequence[int], acti
 
     Raises UserError for ``kernel="fused"`` where it cannot run, saying why.
     """
-    return fused_applies(kernel, params.device, lambda: fused.why_not(params, x, sizes, activation))
+    return fused_applies(kernel, params.device, lambda: "a low-rank population" if isinstance(params, LowRank)
+                         else fused.why_not(params, x, sizes, activation))

@@ -16,6 +16,7 @@ import torch
 from .capabilities import CAPABILITIES
 from .errors import UserError, did_you_mean
 from .budget import Budget
+from .population import Population
 from .problem import Draw, Problem
 
 POPULATION_COPIES = 2  # tensors of a population's size that a generation holds at least: it and its noise
@@ -43,6 +44,7 @@ class Optimizer:
     (:func:`optsuite.parts.run_parts`).
     ``batchable``: its runs may be batched with others (:mod:`optsuite.batch`): it evaluates every step
     and draws only from its own generators, never from process-global random state.
+    ``asks``: it is an :class:`AskTell` (its steps are ``ask`` then ``tell``).
     ``hyper_help``: hyperparameter name -> one line of its meaning (``optsuite list NAME``); a subclass's
     table adds to its bases'.
     """
@@ -55,6 +57,7 @@ class Optimizer:
     default_budget: ClassVar[Budget] = Budget(evaluations=5000)
     batchable: ClassVar[bool] = False
     closed_form: ClassVar[bool] = False
+    asks: ClassVar[bool] = False  # an AskTell: its step is one ask and one tell
 
     def __init__(self, **hyper: Any) -> None:
         unknown = sorted(set(hyper) - set(self.defaults))
@@ -79,13 +82,18 @@ class Optimizer:
         """Candidates per ``problem.evaluate`` call on a problem of ``dim`` parameters (1: one point at a time)."""
         return 1
 
+    def generation_floats(self, problem: Problem) -> int:
+        """Numbers one generation holds at least: its population ``[P, dim]`` and the noise it is drawn from
+        (:data:`POPULATION_COPIES` such tensors); an optimizer of low-rank populations holds fewer."""
+        return POPULATION_COPIES * self.population(problem.dim) * problem.dim
+
     def memory_mistake(self, problem: Problem) -> str | None:
-        """Why one generation cannot fit on ``problem``'s device: its population ``[P, dim]`` and the noise it
-        is drawn from (:data:`POPULATION_COPIES` such tensors) against the memory free there; None if it fits."""
+        """Why one generation (:meth:`generation_floats`) cannot fit on ``problem``'s device, against the memory
+        free there; None if it fits."""
         from .engine import available_memory
 
         size = self.population(problem.dim)
-        need = POPULATION_COPIES * size * problem.dim * torch.empty((), dtype=problem.dtype).element_size()
+        need = self.generation_floats(problem) * torch.empty((), dtype=problem.dtype).element_size()
         free = available_memory(problem.device)
         if need <= free:
             return None
@@ -101,6 +109,69 @@ class Optimizer:
                 what = CAPABILITIES[capability]
                 return f"optimizer {cls.name!r} needs a problem with {what}; {problem.name!r} has none"
         return None
+
+
+class AskTell(Optimizer):
+    """An optimizer whose step is one population: :meth:`ask` for the candidates, :meth:`tell` their losses.
+
+    ``step(problem, draw)`` is ``tell(problem.evaluate(ask(), draw))``, so a caller that evaluates the
+    populations of several runs together (:mod:`optsuite.batch`) asks and tells each of them from one
+    thread. ``ask`` returns a dense ``[P, dim]`` or a low-rank population
+    (:class:`~optsuite.population.LowRank`) of ``population(dim)`` candidates; ``tell`` takes their losses
+    ``[P]`` in the same order and returns the step's :class:`StepInfo`.
+    """
+
+    asks = True
+
+    def ask(self) -> Population:
+        raise NotImplementedError
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        raise NotImplementedError
+
+    def step(self, problem: Problem, draw: Draw) -> StepInfo:
+        return self.tell(problem.evaluate(self.ask(), draw))
+
+
+class Wrapper(AskTell):
+    """An optimizer around another, ``inner``: everything it does not change is the inner one's (its name,
+    hyperparameters, needs, budget, population, init, ask, tell and best), as optax's wrappers keep the
+    signature of what they wrap. Subclasses override only what they change; wrappers compose."""
+
+    def __init__(self, inner: Optimizer) -> None:
+        self.inner = inner
+
+    name = property(lambda self: self.inner.name)
+    hyper = property(lambda self: self.inner.hyper)
+    requires = property(lambda self: self.inner.requires)
+    default_budget = property(lambda self: self.inner.default_budget)
+    batchable = property(lambda self: self.inner.batchable)
+    closed_form = property(lambda self: self.inner.closed_form)
+    asks = property(lambda self: self.inner.asks)
+
+    def supports(self, problem: Problem) -> str | None:
+        return self.inner.supports(problem)
+
+    def population(self, dim: int) -> int:
+        return self.inner.population(dim)
+
+    def generation_floats(self, problem: Problem) -> int:
+        return self.inner.generation_floats(problem)
+
+    def init(self, problem: Problem, seed: int) -> None:
+        self.inner.init(problem, seed)
+
+    def ask(self) -> Population:
+        return self.inner.ask()
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        return self.inner.tell(losses)
+
+    def step(self, problem: Problem, draw: Draw) -> StepInfo:
+        return super().step(problem, draw) if self.asks else self.inner.step(problem, draw)
+
+    def best(self) -> torch.Tensor:
+        return self.inner.best()
 
 
 def _coerce(opt: str, key: str, value: Any, default: Any) -> Any:

@@ -38,15 +38,24 @@ class Registry:
 
         return decorate
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (a plug-in's test cleaning up after itself); an unknown name is a UserError."""
+        self._load()
+        if name not in self._items:
+            raise UserError(f"unknown {self.kind} {name!r}; nothing to unregister")
+        del self._items[name]
+
     def register_prefix(self, prefix: str, factory: Callable[[str], Any], description: str, example: str) -> None:
         """``factory(rest)`` makes the class for ``prefix:rest``; ``example`` is one valid ``rest``, a
         representative of the family for checks such as :func:`optsuite.testing.check_optimizer`."""
         self._prefixes[prefix] = (factory, description, example)
 
     def register_wrapper(self, key: str, accepts: Callable[[type], bool],
-                         wrap: Callable[[type, Any], Callable[..., Any]]) -> None:
+                         wrap: Callable[[Callable[..., Any], Any], Callable[..., Any]]) -> None:
         """A setting ``key`` that every class ``accepts`` takes besides its own: ``create(name, key=value, ...)``
-        builds ``wrap(cls, value)(...)`` instead of ``cls(...)`` (e.g. ``restarts="bipop"`` around an ES)."""
+        builds ``wrap(factory, value)(...)`` instead of ``cls(...)`` (e.g. ``restarts="bipop"`` around an ES),
+        where ``factory`` makes the inner optimizer from the same settings: ``cls`` itself, or ``cls`` already
+        wrapped by the wrapper settings registered before this one, so that wrappers compose."""
         self._wrappers[key] = (accepts, wrap)
 
     def wrapper_keys(self, cls: type) -> list[str]:
@@ -127,7 +136,7 @@ class Registry:
         check_kwargs(f"{self.kind} {name!r}", cls, kwargs)
         factory = cls
         for key, value in wrapped.items():
-            factory = self._wrappers[key][1](cls, value)
+            factory = self._wrappers[key][1](factory, value)
         return factory(**kwargs)
 
 

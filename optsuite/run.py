@@ -17,8 +17,8 @@ import torch
 from .errors import UserError, one_line
 from .budget import Budget
 from .ledger import Ledger, MeteredProblem
-from .optimizer import Optimizer
-from .problem import Problem
+from .optimizer import Optimizer, StepInfo
+from .problem import Draw, Problem
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,71 @@ def warm_up() -> None:
     torch.optim.AdamW([x]).step()
 
 
+class RunLoop:
+    """One run in the pieces :func:`run` is made of, for a caller that drives several runs at once
+    (:mod:`optsuite.batch`): :meth:`start`, then per step :meth:`next_draw` (None once a budget unit is
+    spent), the optimizer's step on :attr:`metered` and :meth:`record` of its :class:`StepInfo` (False:
+    stop), then :meth:`finish`; :meth:`failed` where any piece raised an exception that is not a UserError.
+    """
+
+    def __init__(self, problem: Problem, optimizer: Optimizer, budget: Budget | None = None, seed: int = 0,
+                 checkpoints: Sequence[float] = ()) -> None:
+        reason = optimizer.supports(problem)
+        if reason:
+            raise UserError(reason)
+        self.problem, self.optimizer, self.seed = problem, optimizer, seed
+        self.budget = budget or optimizer.default_budget
+        self.ledger = Ledger(problem.device)
+        self.metered = MeteredProblem(problem, self.ledger)
+        self.status, self.stop, self.error = "ok", "", None
+        self.pending, self.kept = sorted(checkpoints), []
+
+    def start(self) -> None:
+        self.optimizer.init(self.metered, self.seed)
+
+    def next_draw(self) -> Draw | None:
+        """The next step's draw, or None (and the unit as :attr:`stop`) once a unit of the budget is spent."""
+        unit = self.ledger.exhausted(self.budget)
+        if unit is not None:
+            self.stop = unit
+            return None
+        return self.problem.draw(self.ledger.steps, self.seed)
+
+    def record(self, info: StepInfo) -> bool:
+        """Close a step: trace it, keep the checkpoints it passed; False where the run ends here (a non-finite
+        loss, or the optimizer done)."""
+        loss = float(info.loss)
+        row = self.ledger.record_step(loss)
+        if not math.isfinite(loss):
+            self.status, self.stop, self.error = "nan", "nan", f"loss turned {loss} at step {self.ledger.steps}"
+            return False
+        self.keep(self.budget.progress(row))
+        if info.done:
+            self.stop = "done"
+            return False
+        return True
+
+    def keep(self, progress: float) -> None:
+        while self.pending and self.pending[0] <= progress:
+            best = self.optimizer.best().detach().clone()
+            self.kept.append(Checkpoint(self.pending.pop(0), self.ledger.steps, self.ledger.spent(), best))
+
+    def finish(self) -> RunResult:
+        """The result: the optimizer's best and its metrics."""
+        self.keep(math.inf)
+        best = self.optimizer.best().detach()
+        metrics = self.problem.metrics(best)
+        status, error = self.status, self.error
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if bad and status == "ok":
+            status, error = "nan", f"metric {bad[0]} is {metrics[bad[0]]}"
+        return RunResult(status, self.stop, metrics, self.ledger.spent(), self.ledger.trace, best, error, self.kept)
+
+    def failed(self, exc: BaseException) -> RunResult:
+        """The result of a run that raised ``exc``: recorded, with the trace so far."""
+        return RunResult("failed", "error", {}, self.ledger.spent(), self.ledger.trace, None, one_line(exc), self.kept)
+
+
 def run(problem: Problem, optimizer: Optimizer, budget: Budget | None = None, seed: int = 0,
         checkpoints: Sequence[float] = ()) -> RunResult:
     """Run ``optimizer`` on ``problem`` until ``budget`` (default: the optimizer's) is spent.
@@ -63,41 +128,13 @@ def run(problem: Problem, optimizer: Optimizer, budget: Budget | None = None, se
     ``checkpoints``: increasing fractions of the budget (:meth:`Budget.progress`) at which to keep the
     optimizer's best parameters; those a run does not reach are taken at its end.
     """
-    reason = optimizer.supports(problem)
-    if reason:
-        raise UserError(reason)
-    budget = budget or optimizer.default_budget
-    ledger = Ledger(problem.device)
-    metered = MeteredProblem(problem, ledger)
-    status, stop, error = "ok", "", None
-    pending, kept = sorted(checkpoints), []
-
-    def keep(progress: float) -> None:
-        while pending and pending[0] <= progress:
-            kept.append(Checkpoint(pending.pop(0), ledger.steps, ledger.spent(), optimizer.best().detach().clone()))
-
+    loop = RunLoop(problem, optimizer, budget, seed, checkpoints)
     try:
-        optimizer.init(metered, seed)
-        while (unit := ledger.exhausted(budget)) is None:
-            info = optimizer.step(metered, problem.draw(ledger.steps, seed))
-            loss = float(info.loss)
-            ledger.record_step(loss)
-            if not math.isfinite(loss):
-                status, stop, error = "nan", "nan", f"loss turned {loss} at step {ledger.steps}"
-                break
-            keep(budget.progress(ledger.spent()))
-            if info.done:
-                unit = "done"
-                break
-        stop = stop or unit
-        keep(math.inf)
-        best = optimizer.best().detach()
-        metrics = problem.metrics(best)
+        loop.start()
+        while (draw := loop.next_draw()) is not None and loop.record(optimizer.step(loop.metered, draw)):
+            pass
+        return loop.finish()
     except UserError:
         raise
     except Exception as exc:  # recorded, not raised: one failure must not lose a matrix
-        return RunResult("failed", "error", {}, ledger.spent(), ledger.trace, None, one_line(exc), kept)
-    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-    if bad and status == "ok":
-        status, error = "nan", f"metric {bad[0]} is {metrics[bad[0]]}"
-    return RunResult(status, stop, metrics, ledger.spent(), ledger.trace, best, error, kept)
+        return loop.failed(exc)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from .budget import Budget
-from .optimizer import Optimizer, StepInfo
+from .optimizer import Optimizer, StepInfo, Wrapper
 from .problem import Draw, Problem
 from .registry import OPTIMIZERS, PROBLEMS
 from .run import run
@@ -37,25 +39,21 @@ class TargetRun:
     error: str | None = None
 
 
-class StopAtTarget(Optimizer):
+class StopAtTarget(Wrapper):
     """``optimizer`` unchanged, except that it also reports done once a step's loss is <= ``target``."""
 
     def __init__(self, optimizer: Optimizer, target: float) -> None:
-        self.inner, self.target = optimizer, target
-        self.name, self.hyper = optimizer.name, optimizer.hyper
+        super().__init__(optimizer)
+        self.target = target
 
-    def supports(self, problem: Problem) -> str | None:
-        return self.inner.supports(problem)
-
-    def init(self, problem: Problem, seed: int) -> None:
-        self.inner.init(problem, seed)
-
-    def step(self, problem: Problem, draw: Draw) -> StepInfo:
-        info = self.inner.step(problem, draw)
+    def reached(self, info: StepInfo) -> StepInfo:
         return StepInfo(info.loss, info.done or info.loss <= self.target)
 
-    def best(self):
-        return self.inner.best()
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        return self.reached(self.inner.tell(losses))
+
+    def step(self, problem: Problem, draw: Draw) -> StepInfo:
+        return self.reached(self.inner.step(problem, draw))
 
 
 def run_to_targets(problem: Problem, optimizer: Optimizer, seed: int, targets: list[float],

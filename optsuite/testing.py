@@ -20,8 +20,9 @@ one that needs a feature layer. The checks: a 10x loss reduction within its
 ``default_budget``; every budget unit respected; a spent memory budget stops it before
 any step; the same seed gives the same numbers; costs are finite and non-decreasing;
 the problem is left unchanged; a reused instance equals a fresh one; ``best()`` has
-shape ``[dim]`` and the problem's dtype and device; every hyperparameter has a meaning in
-``hyper_help``; an unknown hyperparameter is refused.
+shape ``[dim]`` and the problem's dtype and device; ``population()`` is the rows every
+``evaluate`` call receives; every hyperparameter has a meaning in ``hyper_help``; an
+unknown hyperparameter is refused.
 """
 from __future__ import annotations
 
@@ -161,6 +162,37 @@ def check_best_has_the_problems_shape_dtype_and_device(optimizer) -> None:
         assert best.device == problem.device, f"best() is on {best.device}, the problem on {problem.device}"
 
 
+class Rows:
+    """A view of ``problem`` that records, for every ``evaluate`` call, what ``optimizer.population(dim)`` says
+    and the rows the call receives: ``seen``, a list of (said, received)."""
+
+    def __init__(self, problem: Problem, optimizer: Optimizer) -> None:
+        self._problem, self._optimizer, self.seen = problem, optimizer, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._problem, name)
+
+    def evaluate(self, params, draw):
+        self.seen.append((self._optimizer.population(self._problem.dim), params.shape[0]))
+        return self._problem.evaluate(params, draw)
+
+
+def population_mismatch(problem: Problem, optimizer: Optimizer, budget: Budget, seed: int = 0) -> str | None:
+    """Run ``optimizer`` on ``problem``: where an ``evaluate`` call received other rows than ``population()`` said
+    just then, which; None where every call matched."""
+    view = Rows(problem, optimizer)
+    result = run(view, optimizer, budget, seed=seed)
+    assert result.status == "ok", result.error
+    bad = [(k, said, rows) for k, (said, rows) in enumerate(view.seen) if said != rows]
+    return f"call {bad[0][0]}: population() said {bad[0][1]}, evaluate received {bad[0][2]} rows" if bad else None
+
+
+def check_population_is_what_it_evaluates(optimizer) -> None:
+    """``population(dim)`` is the number of candidates each ``evaluate`` call receives (what memory checks guard)."""
+    mismatch = population_mismatch(problem_for(optimizer), make(optimizer), Budget(steps=12))
+    assert mismatch is None, mismatch
+
+
 def check_every_hyperparameter_has_a_meaning(optimizer) -> None:
     """Each name in ``defaults`` has a line in ``hyper_help`` (what ``optsuite list NAME`` shows)."""
     cls = optimizer_class(optimizer)
@@ -181,7 +213,8 @@ CHECKS: list[Check] = [
     check_reduces_loss_tenfold, check_respects_each_budget_unit, check_spent_memory_budget_stops_before_any_step,
     check_same_seed_same_numbers, check_costs_finite_and_non_decreasing, check_leaves_the_problem_unchanged,
     check_reused_instance_equals_fresh, check_best_has_the_problems_shape_dtype_and_device,
-    check_every_hyperparameter_has_a_meaning, check_unknown_hyperparameter_is_refused,
+    check_population_is_what_it_evaluates, check_every_hyperparameter_has_a_meaning,
+    check_unknown_hyperparameter_is_refused,
 ]
 
 

@@ -4,6 +4,7 @@ import torch
 
 from optsuite.batch import batchable, run_batched
 from optsuite.budget import Budget
+from optsuite.errors import UserError
 from optsuite.parts import CHECKPOINTS
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
@@ -93,23 +94,28 @@ def test_tasks_group_one_problems_batchable_cells_by_seed_and_leave_the_rest_alo
     assert tasks(cells, 1) == cells
 
 
-def test_batched_runs_take_turns_stepping():
+def test_batched_runs_ask_and_tell_from_the_calling_thread_only():
     import threading
-    import time
 
-    seen, lock = {"now": 0, "most": 0}, threading.Lock()
+    threads = set()
 
     class Watched(type(OPTIMIZERS.create("snes"))):
-        def step(self, problem, draw):
-            with lock:
-                seen["now"] += 1
-                seen["most"] = max(seen["most"], seen["now"])
-            time.sleep(0.002)  # another run would step meanwhile, were it free to
-            with lock:
-                seen["now"] -= 1
-            return super().step(problem, draw)
+        def ask(self):
+            threads.add(threading.current_thread())
+            return super().ask()
+
+        def tell(self, losses):
+            threads.add(threading.current_thread())
+            return super().tell(losses)
 
     problem = PROBLEMS.create("sphere", dim=4)
-    results, _ = run_batched(problem, [(Watched(), Budget(steps=20), seed) for seed in range(4)])
+    before = threading.active_count()
+    results, calls = run_batched(problem, [(Watched(), Budget(steps=20), seed % 2) for seed in range(4)])
     assert [r.status for r in results] == ["ok"] * 4
-    assert seen["most"] == 1
+    assert threads == {threading.current_thread()} and threading.active_count() == before
+    assert calls == 20 * 2  # two seeds: two shared calls a step
+
+
+def test_a_runner_that_cannot_ask_is_refused_by_the_batch():
+    with pytest.raises(UserError, match="does not ask and tell"):
+        run_batched(PROBLEMS.create("sphere", dim=4), [(OPTIMIZERS.create("gd"), Budget(steps=2), 0)])

@@ -19,16 +19,16 @@ def test_popular_optimizers_run_one_population_call_per_step(name):
     opt = OPTIMIZERS.create(f"nevergrad:{name}")
     result = run(problem, opt, Budget(steps=6), seed=0)
     assert result.status == "ok", result.error
-    assert len(problem.populations) == 6 and all(p.shape == (opt.population, 6) for p in problem.populations)
-    assert opt.population >= population_size(6, 0)  # or a wider CMA generation
-    assert result.spent["evaluations"] == 6 * opt.population
+    assert len(problem.populations) == 6 and all(p.shape == (opt.population(6), 6) for p in problem.populations)
+    assert opt.population(6) >= population_size(6, 0)  # or a wider CMA generation
+    assert result.spent["evaluations"] == 6 * opt.population(6)
     assert torch.isfinite(result.best).all() and result.best.dtype == torch.float64
 
 
 def test_a_sequential_optimizer_asks_one_candidate_and_refuses_a_population():
     opt = OPTIMIZERS.create("nevergrad:Powell")
     result = run(PROBLEMS.create("sphere", dim=3), opt, Budget(steps=5), seed=0)
-    assert result.status == "ok" and opt.population == 1 and result.spent["evaluations"] == 5
+    assert result.status == "ok" and opt.population(3) == 1 and result.spent["evaluations"] == 5
     with pytest.raises(UserError, match="sequential: population must be 0 or 1, not 4"):
         OPTIMIZERS.create("nevergrad:Powell", population=4)
 
@@ -49,7 +49,7 @@ def test_the_cma_family_asks_one_whole_generation_per_step():
     opt = OPTIMIZERS.create("nevergrad:CMA", sigma0=0.02)
     result = run(problem, opt, Budget(steps=30), seed=0)
     assert result.status == "ok", result.error
-    assert opt.population == opt.ng.optim._popsize > 4 + 19  # wider than num_workers at 650 dims
+    assert opt.population(problem.dim) == opt.ng.optim._popsize > 4 + 19  # wider than num_workers at 650 dims
 
 
 NUMPY_2_4 = tuple(int(v) for v in np.__version__.split(".")[:2]) >= (2, 4)

@@ -19,4 +19,5 @@ def test_readme_optimizer_example_registers_and_optimizes():
         assert result.status == "ok" and result.metrics["train_loss"] < start / 10
         assert result.spent["evaluations"] >= 5000
     finally:
-        OPTIMIZERS._items.pop("hillclimb", None)
+        if OPTIMIZERS.knows("hillclimb"):
+            OPTIMIZERS.unregister("hillclimb")

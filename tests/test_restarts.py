@@ -10,6 +10,7 @@ from optsuite.optimizers.restarts import MAX_RESTARTS, Restarts, default_max_gen
 from optsuite.problems.synthetic import Sphere
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
+from optsuite.targets import StopAtTarget
 from optsuite.testing import same, snapshot
 
 RESTARTABLE = ["cma", "torch-cma", "snes", "pgpe", "openes", "lm-ma-es"]
@@ -174,3 +175,58 @@ def test_restarts_is_a_setting_of_a_matrix_entry_and_of_the_command_line(tmp_pat
     assert list(cells["label"]) == ["torch-cma(restarts=bipop,sigma0=2.0)"] and cells["spent_evaluations"][0] >= 3000
     assert main(["run", "-p", "sphere(dim=3)", "-o", "gd(restarts=ipop)", "--dry-run", "--out", str(out)]) == 2
     assert "has no hyperparameter 'restarts'" in capsys.readouterr().err
+
+
+def test_population_is_what_every_run_evaluates_across_restarts():
+    """What a memory check guards is what is evaluated: the current run's population, also after restarts."""
+    from optsuite.testing import population_mismatch
+
+    problem = Flat(3)
+    opt = OPTIMIZERS.create("torch-cma", restarts="ipop")
+    assert population_mismatch(problem, opt, Budget(steps=8)) is None
+    steps = problem.sizes[:8]  # then the final metrics' one row
+    assert len(set(steps)) == 8  # every step a new run, each of another population
+    assert steps == sorted(steps) and opt.population(3) > steps[-1]  # the ninth run's, started after the 8th step
+
+
+@pytest.mark.parametrize("make,rows", [
+    (lambda: OPTIMIZERS.create("snes", population=5, mirrored=True), 6),
+    (lambda: OPTIMIZERS.create("snes", population=5, mirrored=True, restarts="bipop"), 6),
+    (lambda: StopAtTarget(OPTIMIZERS.create("openes", population=7), 1e-3), 8),
+])
+def test_wrapped_and_mirrored_optimizers_report_the_rows_they_evaluate(make, rows):
+    from optsuite.testing import population_mismatch
+
+    opt = make()
+    assert opt.population(10) == rows  # mirrored pairs: an odd population is rounded up
+    assert population_mismatch(PROBLEMS.create("sphere", dim=10), opt, Budget(steps=5)) is None
+
+
+def test_a_restart_that_would_not_fit_in_memory_ends_the_run(monkeypatch):
+    from optsuite.optimizer import Optimizer
+
+    monkeypatch.setattr(Optimizer, "memory_mistake", lambda self, problem: "too large" if self.hyper["population"] > 20 else None)
+    problem = Flat(3)
+    rows = runs_of(OPTIMIZERS.create("torch-cma", restarts="ipop"), problem)
+    assert [r[2] for r in rows] == [7, 14]  # the next, 28, would not fit: done instead
+
+
+def test_wrapper_settings_compose_and_a_registry_forgets_what_it_unregisters():
+    from optsuite.optimizers.restarts import restartable, with_restarts
+    from optsuite.optimizers.snes import SNES
+    from optsuite.registry import Registry
+
+    registry = Registry("optimizer", "optsuite.optimizers")
+    registry.register("snes")(SNES)
+    registry.register_wrapper("restarts", restartable, with_restarts)
+    registry.register_wrapper("stop_below", lambda cls: True,
+                              lambda factory, target: lambda **hyper: StopAtTarget(factory(**hyper), target))
+    opt = registry.create("snes", restarts="ipop", stop_below=0.5, population=6)
+    assert isinstance(opt, StopAtTarget) and isinstance(opt.inner, Restarts)  # both wrappers, composed
+    assert opt.name == "snes" and opt.hyper["restarts"] == "ipop" and opt.population(4) == 6
+    result = run(PROBLEMS.create("sphere", dim=4), opt, Budget(steps=2000), seed=0)
+    assert result.stop == "done" and result.trace[-1]["loss"] <= 0.5
+    registry.unregister("snes")
+    assert not registry.knows("snes")
+    with pytest.raises(UserError, match="nothing to unregister"):
+        registry.unregister("snes")

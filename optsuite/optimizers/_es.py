@@ -1,9 +1,12 @@
-"""Pieces shared by the evolution strategies (cma, torch-cma, snes, pgpe, openes, lm-ma-es).
+"""What the evolution strategies share (cma, torch-cma, snes, pgpe, openes, lm-ma-es, eggroll).
 
 The hyperparameters ``population`` (0: the default ``4 + floor(3 ln n)``) and
 ``sigma0`` (initial step size) mean the same in each, and the device-resident ones
 stop on the same criteria as pycma's ``tolx``, ``tolfun`` and ``tolconditioncov``.
-The gradient estimators (pgpe, openes) share mirrored sampling and centred ranks.
+The gradient estimators (pgpe, openes, eggroll) share mirrored sampling and centred ranks.
+:class:`DistributionES` is the ask/tell base of the device-resident ones, in the manner of
+evosax's strategies: ``ask`` samples a population around the mean, ``tell`` updates the
+search distribution from the losses and applies the shared stop rules.
 """
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ import math
 
 import torch
 
+from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizer import StepInfo
+from optsuite.optimizer import AskTell, StepInfo
+from optsuite.population import Population
 
 TOL_X = 1e-11  # the search distribution's widest standard deviation
 TOL_FUN = 1e-11  # the spread of one generation's losses
@@ -70,3 +75,53 @@ def step_report(losses: torch.Tensor, widest_std: torch.Tensor, condition: torch
     best, spread, std, cond = values.double().tolist()
     done = not math.isfinite(std) or std < TOL_X or spread < TOL_FUN or not cond < TOL_CONDITION
     return StepInfo(best, done)
+
+
+class DistributionES(AskTell):
+    """Base of the evolution strategies that move a search distribution around a mean, on the problem's device.
+
+    ``init`` does what they share: the dimension ``n``, ``device`` and ``dtype``, the population size
+    ``lam`` (:meth:`population`: made even where ``mirrored``), the generator ``g`` seeded by (seed, the
+    optimizer's name) and the start ``mean`` (the problem's initial point), then calls :meth:`setup`.
+    ``ask`` is :meth:`sample`; ``tell`` is :meth:`update`, then the stop rules of :func:`step_report` on
+    what :meth:`spread` says of the distribution. ``best()`` is the mean.
+    """
+
+    mirrored: bool = False  # perturbations evaluated in pairs, +eps and -eps (rows P/2.. negate rows ..P/2)
+
+    def population(self, dim: int) -> int:
+        """Rows of every ``ask``: the population asked for (0: ``4 + floor(3 ln dim)``), made even where mirrored."""
+        lam = population_size(dim, self.hyper["population"])
+        return lam + lam % 2 if self.mirrored else lam
+
+    def init(self, problem, seed: int) -> None:
+        self.n, self.device, self.dtype = problem.dim, problem.device, problem.dtype
+        self.lam = self.population(self.n)
+        self.g = generator(seed, self.name, device=self.device)
+        self.mean = problem.initial(seed).detach().clone().to(self.device, self.dtype)
+        self.setup(problem, seed)
+
+    def setup(self, problem, seed: int) -> None:
+        """The strategy's own state, after the shared preamble of :meth:`init`."""
+
+    def sample(self) -> Population:
+        """This generation's candidates ``[lam, n]`` (or low-rank)."""
+        raise NotImplementedError
+
+    def update(self, losses: torch.Tensor) -> None:
+        """Move the distribution on the losses ``[lam]`` of the last sample."""
+        raise NotImplementedError
+
+    def spread(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(widest standard deviation, condition number) of the distribution, scalars, for the stop rules."""
+        raise NotImplementedError
+
+    def ask(self) -> Population:
+        return self.sample()
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        self.update(losses)
+        return step_report(losses, *self.spread())
+
+    def best(self) -> torch.Tensor:
+        return self.mean.clone()

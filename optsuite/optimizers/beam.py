@@ -21,7 +21,7 @@ import torch
 
 from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
+from optsuite.optimizer import AskTell, StepInfo
 from optsuite.registry import register_optimizer
 
 CROSSOVERS = ("none", "uniform", "blend")
@@ -31,7 +31,7 @@ BLEND_ALPHA = 0.5
 
 
 @register_optimizer("beam")
-class BeamSearch(Optimizer):
+class BeamSearch(AskTell):
     """Beam search / genetic programming: mutate (and recombine) the beam, keep the best k of parents and children."""
 
     defaults = {"beam": 8, "children": 4, "sigma0": 0.3, "crossover": "none", "adapt": "success"}
@@ -97,11 +97,15 @@ class BeamSearch(Optimizer):
             sigmas = sigmas * torch.exp(self.noise(sigmas.shape[0]) / math.sqrt(self.members.shape[1]))
         return sigmas
 
-    def step(self, problem, draw) -> StepInfo:
+    def ask(self) -> torch.Tensor:
+        """The beam, then its children ``[k (1 + m), dim]``."""
+        self.children_sigmas = self.child_sigmas()
+        self.children = self.mutate(self.starting_points(), self.children_sigmas)
+        return torch.cat([self.members, self.children])
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
         k, m = self.members.shape[0], self.hyper["children"]
-        sigmas = self.child_sigmas()
-        children = self.mutate(self.starting_points(), sigmas)
-        losses = problem.evaluate(torch.cat([self.members, children]), draw)
+        children, sigmas = self.children, self.children_sigmas
         if self.hyper["adapt"] == "success":
             rate = (losses[k:].view(k, m) < losses[:k, None]).to(sigmas.dtype).mean(1)
             self.sigmas = self.sigmas * torch.exp(rate - SUCCESS_TARGET)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from optsuite.crn import derive_seed
-from optsuite.optimizer import Optimizer, StepInfo
+from optsuite.optimizer import AskTell, StepInfo
 from optsuite.registry import register_optimizer
 
 from ._es import HYPER_HELP, check_population_and_sigma, population_size
@@ -18,7 +18,7 @@ def pycma_seed(seed: int) -> int:
 
 
 @register_optimizer("cma")
-class PyCMA(Optimizer):
+class PyCMA(AskTell):
     """CMA-ES by pycma (the reference): one batched evaluate per generation; separable = diagonal C.
 
     pycma samples from numpy's global generator, which it seeds with a seed derived
@@ -45,11 +45,13 @@ class PyCMA(Optimizer):
         self.es = cma.CMAEvolutionStrategy(x0, h["sigma0"], options)
         self.device, self.dtype = problem.device, problem.dtype
 
-    def step(self, problem, draw) -> StepInfo:
-        asked = self.es.ask()
-        population = torch.as_tensor(np.array(asked), dtype=self.dtype, device=self.device)
-        losses = problem.evaluate(population, draw).double().cpu().numpy()
-        self.es.tell(asked, losses.tolist())
+    def ask(self) -> torch.Tensor:
+        self.asked = self.es.ask()
+        return torch.as_tensor(np.array(self.asked), dtype=self.dtype, device=self.device)
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        losses = losses.double().cpu().numpy()
+        self.es.tell(self.asked, losses.tolist())
         return StepInfo(float(losses.min()), done=bool(self.es.stop()))
 
     def best(self) -> torch.Tensor:

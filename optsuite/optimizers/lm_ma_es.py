@@ -30,12 +30,10 @@ import math
 
 import torch
 
-from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import HYPER_HELP, check_population_and_sigma, population_size, step_report
+from ._es import HYPER_HELP, DistributionES, check_population_and_sigma, population_size
 
 
 def positive_weights(lam: int) -> list[float]:
@@ -50,7 +48,7 @@ def sigma_rate(n: int, lam: int) -> float:
 
 
 @register_optimizer("lm-ma-es")
-class LMMAES(Optimizer):
+class LMMAES(DistributionES):
     """Limited-memory matrix adaptation ES (Loshchilov et al. 2019) for large n: O(m n) memory, no matrix.
 
     ``memory`` is m, the number of direction vectors (0: the paper's 4 + floor(3 ln n));
@@ -69,12 +67,8 @@ class LMMAES(Optimizer):
         if self.hyper["memory"] < 0:
             raise UserError(f"lm-ma-es: memory={self.hyper['memory']} must be at least 0 (0: 4 + floor(3 ln n))")
 
-    def population(self, dim: int) -> int:
-        return population_size(dim, self.hyper["population"])
-
-    def init(self, problem, seed: int) -> None:
-        n, device, dtype = problem.dim, problem.device, problem.dtype
-        self.lam = population_size(n, self.hyper["population"])
+    def setup(self, problem, seed: int) -> None:
+        n, device, dtype = self.n, self.device, self.dtype
         m = self.hyper["memory"] or population_size(n, 0)
         tensor = lambda values: torch.tensor(values, device=device, dtype=dtype)
         weights = positive_weights(self.lam)
@@ -85,8 +79,6 @@ class LMMAES(Optimizer):
         c_c = [min(1.0, self.lam / (4**j * n)) for j in range(m)]
         self.path_decay = tensor([1 - c for c in c_c])[:, None]
         self.path_gain = tensor([math.sqrt(self.mu_w * c * (2 - c)) for c in c_c])[:, None]
-        self.g = generator(seed, "lm-ma-es", device=device)
-        self.mean = problem.initial(seed).detach().clone().to(device, dtype)
         self.sigma = tensor(self.hyper["sigma0"])
         self.p_sigma = torch.zeros(n, device=device, dtype=dtype)
         self.M = torch.zeros(m, n, device=device, dtype=dtype)
@@ -99,15 +91,19 @@ class LMMAES(Optimizer):
             d = (1 - self.c_d[j]) * d + self.c_d[j] * (d @ self.M[j])[:, None] * self.M[j]
         return d
 
-    def step(self, problem, draw) -> StepInfo:
-        z = torch.randn(self.lam, self.mean.numel(), generator=self.g, device=self.mean.device, dtype=self.mean.dtype)
-        d = self.directions(z)
-        losses = problem.evaluate(self.mean + self.sigma * d, draw)
-        best = torch.argsort(losses)[: self.weights.numel()]
-        self.update(self.weights @ z[best], self.weights @ d[best])
-        return step_report(losses, self.sigma, torch.ones_like(self.sigma))
+    def sample(self) -> torch.Tensor:
+        self.z = torch.randn(self.lam, self.n, generator=self.g, device=self.device, dtype=self.dtype)
+        self.d = self.directions(self.z)
+        return self.mean + self.sigma * self.d
 
-    def update(self, z_w: torch.Tensor, d_w: torch.Tensor) -> None:
+    def update(self, losses: torch.Tensor) -> None:
+        best = torch.argsort(losses)[: self.weights.numel()]
+        self.move(self.weights @ self.z[best], self.weights @ self.d[best])
+
+    def spread(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.sigma, torch.ones_like(self.sigma)
+
+    def move(self, z_w: torch.Tensor, d_w: torch.Tensor) -> None:
         """One generation's update from the weighted means ``z_w, d_w [n]`` of the best mu."""
         n, c = self.mean.numel(), self.c_sigma
         self.mean = self.mean + self.sigma * d_w
@@ -115,6 +111,3 @@ class LMMAES(Optimizer):
         self.M = self.path_decay * self.M + self.path_gain * z_w
         self.sigma = self.sigma * torch.exp(c / 2 * (self.p_sigma.square().sum() / n - 1))
         self.generation += 1
-
-    def best(self) -> torch.Tensor:
-        return self.mean.clone()

@@ -18,12 +18,12 @@ import torch
 
 from optsuite.crn import derive_seed, generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
+from optsuite.optimizer import AskTell, StepInfo
 from optsuite.registry import register_optimizer
 
 
 @register_optimizer("montecarlo")
-class MonteCarlo(Optimizer):
+class MonteCarlo(AskTell):
     """Random search: global (fresh initial draws) or local (Gaussian around the best, shrinking radius).
 
     Each step evaluates the incumbent and ``population - 1`` candidates on the same
@@ -53,7 +53,7 @@ class MonteCarlo(Optimizer):
         return self.hyper["population"]
 
     def init(self, problem, seed: int) -> None:
-        self.seed = seed
+        self.problem, self.seed, self.steps = problem, seed, 0
         self.x = problem.initial(seed).clone()
         self.radius = float(self.hyper["radius"])
         self.stale = 0
@@ -67,12 +67,16 @@ class MonteCarlo(Optimizer):
         noise = torch.randn(n, problem.dim, generator=self.g, device=problem.device, dtype=problem.dtype)
         return self.x + self.radius * noise
 
-    def step(self, problem, draw) -> StepInfo:
-        population = torch.cat([self.x[None], self.candidates(problem, draw.step)])
-        losses = problem.evaluate(population, draw)
+    def ask(self) -> torch.Tensor:
+        """The incumbent, then the step's new points ``[population, dim]``."""
+        self.asked = torch.cat([self.x[None], self.candidates(self.problem, self.steps)])
+        return self.asked
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        self.steps += 1
         i = int(torch.argmin(losses))
         if i > 0:
-            self.x, self.stale = population[i].clone(), 0
+            self.x, self.stale = self.asked[i].clone(), 0
         else:
             self.stale += 1
             if self.stale >= self.hyper["patience"]:

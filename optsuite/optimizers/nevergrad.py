@@ -15,7 +15,7 @@ import torch
 
 from optsuite.crn import derive_seed
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
+from optsuite.optimizer import AskTell, StepInfo
 from optsuite.registry import OPTIMIZERS
 
 from ._es import population_size
@@ -40,7 +40,7 @@ def generation_size(optimizer) -> int | None:
     return None
 
 
-class Nevergrad(Optimizer):
+class Nevergrad(AskTell):
     """A nevergrad optimizer, asked and told a whole population at a time.
 
     ``population`` (nevergrad's ``num_workers``) 0: 1 for sequential optimizers (those
@@ -73,13 +73,17 @@ class Nevergrad(Optimizer):
             raise UserError(f"{self.name} is sequential: population must be 0 or 1, not {h['population']}")
 
     def population(self, dim: int) -> int:
+        """Candidates per step: 1 if sequential, else ``population`` (0: 4 + floor(3 ln dim)); once initialised on
+        a problem of ``dim`` parameters, the generation nevergrad's CMA family asks for, which may be larger."""
+        if getattr(self, "dim", None) == dim:
+            return self.rows
         return 1 if self.sequential else population_size(dim, self.hyper["population"])
 
     def init(self, problem, seed: int) -> None:
         import nevergrad as ng
 
         h = self.hyper
-        self.device, self.dtype = problem.device, problem.dtype
+        self.device, self.dtype, self.dim = problem.device, problem.dtype, None
         start = problem.initial(seed).detach().double().cpu().numpy()
         if h["bound"] > 0:
             start = np.clip(start, -h["bound"], h["bound"])
@@ -89,13 +93,15 @@ class Nevergrad(Optimizer):
         param.random_state.seed(derive_seed(seed, "nevergrad", self.ng_name) % 2**32)
         workers = 1 if self.sequential else population_size(problem.dim, h["population"])
         self.ng = nevergrad_registry()[self.ng_name](param, budget=h["ng_budget"], num_workers=workers)
-        self.population = generation_size(self.ng) or workers
+        self.rows, self.dim = generation_size(self.ng) or workers, problem.dim
 
-    def step(self, problem, draw) -> StepInfo:
-        asked = [self.ng.ask() for _ in range(self.population)]
-        params = torch.as_tensor(np.stack([c.value for c in asked]), device=self.device, dtype=self.dtype)
-        losses = problem.evaluate(params, draw)
-        for candidate, loss in zip(asked, losses.double().cpu().tolist()):
+    def ask(self) -> torch.Tensor:
+        """One generation ``[rows, dim]``: ``rows`` candidates of nevergrad's ask."""
+        self.asked = [self.ng.ask() for _ in range(self.rows)]
+        return torch.as_tensor(np.stack([c.value for c in self.asked]), device=self.device, dtype=self.dtype)
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        for candidate, loss in zip(self.asked, losses.double().cpu().tolist()):
             self.ng.tell(candidate, loss)
         return StepInfo(float(losses.min()))
 

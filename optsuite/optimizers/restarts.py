@@ -41,8 +41,9 @@ import torch
 
 from optsuite.crn import derive_seed, generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
-from optsuite.problem import Draw, Problem
+from optsuite.optimizer import Optimizer, StepInfo, Wrapper
+from optsuite.population import Population
+from optsuite.problem import Problem
 from optsuite.registry import OPTIMIZERS
 
 MODES = ("ipop", "bipop")
@@ -51,67 +52,57 @@ POPULATION_FACTOR = 2  # pycma's incpopsize
 SMALL_SIGMA_RANGE = 0.01  # a small run's sigma0 factor is 0.01^U
 
 
-class Counting:
-    """A view of a problem that counts the candidates ``evaluate`` is asked for."""
-
-    def __init__(self, problem: Problem) -> None:
-        self._problem = problem
-        self.evaluations = 0
-
-    def __getattr__(self, name: str):
-        return getattr(self._problem, name)
-
-    def evaluate(self, params: torch.Tensor, draw: Draw) -> torch.Tensor:
-        self.evaluations += params.shape[0]
-        return self._problem.evaluate(params, draw)
-
-
 def default_max_generations(dim: int, population: float) -> float:
     """pycma's default maxiter: 100 + 150 (n + 3)^2 // sqrt(population)."""
     return 100 + 150 * (dim + 3) ** 2 // population**0.5
 
 
-class Restarts(Optimizer):
-    """IPOP or BIPOP restarts of ``optimizer_cls`` (built with ``hyper``); see the module docstring."""
+class Restarts(Wrapper):
+    """IPOP or BIPOP restarts of the optimizers ``factory(**hyper)`` makes; see the module docstring.
 
-    def __init__(self, optimizer_cls: type[Optimizer], mode: str, **hyper) -> None:
-        self.inner_cls, self.mode = optimizer_cls, mode
-        self.inner_hyper = optimizer_cls(**hyper).hyper  # validates now
-        self.name, self.requires = optimizer_cls.name, optimizer_cls.requires
-        self.default_budget, self.batchable = optimizer_cls.default_budget, optimizer_cls.batchable
-        self.hyper = {**self.inner_hyper, "restarts": mode}
+    It asks and tells through the current run's optimizer (its ``inner``), so ``population()`` is what
+    the current run evaluates. A restart whose generation would not fit in the device's memory
+    (:meth:`~optsuite.optimizer.Optimizer.memory_mistake`) is not started: the run then ends.
+    """
 
-    def supports(self, problem: Problem) -> str | None:
-        return self.inner_cls.supports(problem)
+    def __init__(self, factory: Callable[..., Optimizer], mode: str, **hyper) -> None:
+        super().__init__(factory(**hyper))  # validates now
+        self.factory, self.mode = factory, mode
+        self.inner_hyper = self.inner.hyper
+
+    hyper = property(lambda self: {**self.inner_hyper, "restarts": self.mode})
 
     def init(self, problem: Problem, seed: int) -> None:
-        self.seed, self.dim = seed, problem.dim
+        self.problem, self.seed, self.dim = problem, seed, problem.dim
         self.g = generator(seed, "bipop")
         self.spent = {"small": 0, "large": 0}
         self.runs, self.large_runs = 0, 0
         self.population0 = float(self.inner_hyper["population"]) or 4 + 3 * math.log(problem.dim)
         self.champion: tuple[float, torch.Tensor] | None = None  # (score, best()) of the best finished run
-        self.start(problem, self.inner_hyper, "small", default_max_generations(self.dim, self.population0))
+        self.start(self.factory(**self.inner_hyper), "small", default_max_generations(self.dim, self.population0))
 
-    def start(self, problem: Problem, hyper: dict, regime: str, max_generations: float) -> None:
-        """Begin run ``self.runs`` of the inner optimizer."""
-        self.inner = self.inner_cls(**hyper)
-        self.inner.init(problem, self.seed if self.runs == 0 else derive_seed(self.seed, "restart", self.runs))
+    def start(self, inner: Optimizer, regime: str, max_generations: float) -> None:
+        """Begin run ``self.runs`` with ``inner``."""
+        self.inner = inner
+        self.inner.init(self.problem, self.seed if self.runs == 0 else derive_seed(self.seed, "restart", self.runs))
         self.regime, self.max_generations = regime, max_generations
         self.generations, self.evaluations, self.score = 0, 0, math.inf
 
-    def step(self, problem: Problem, draw: Draw) -> StepInfo:
-        counted = Counting(problem)
-        info = self.inner.step(counted, draw)
+    def ask(self) -> Population:
+        population = self.inner.ask()
+        self.evaluations += population.shape[0]
+        return population
+
+    def tell(self, losses: torch.Tensor) -> StepInfo:
+        info = self.inner.tell(losses)
         self.generations += 1
-        self.evaluations += counted.evaluations
         self.score = float(info.loss)
         if not (info.done or self.generations >= self.max_generations):
             return StepInfo(info.loss)
-        return StepInfo(info.loss, done=not self.restart(problem))
+        return StepInfo(info.loss, done=not self.restart())
 
-    def restart(self, problem: Problem) -> bool:
-        """Close the current run and start the next; False when no restart is left."""
+    def restart(self) -> bool:
+        """Close the current run and start the next; False when no restart is left, or the next would not fit."""
         self.spent[self.regime] += self.evaluations
         if self.champion is None or self.score < self.champion[0]:
             self.champion = (self.score, self.inner.best())
@@ -121,8 +112,10 @@ class Restarts(Optimizer):
         regime = self.next_regime()
         self.large_runs += regime == "large"
         population, sigma, max_generations = self.sizing(regime)
-        self.start(problem, {**self.inner_hyper, "population": population, "sigma0": sigma}, regime,
-                   max_generations)
+        inner = self.factory(**{**self.inner_hyper, "population": population, "sigma0": sigma})
+        if inner.memory_mistake(self.problem):
+            return False
+        self.start(inner, regime, max_generations)
         return True
 
     def next_regime(self) -> str:
@@ -148,17 +141,16 @@ class Restarts(Optimizer):
 
 
 def restartable(optimizer_cls: type) -> bool:
-    """Whether restarts can resize ``optimizer_cls``: it has ``population`` and ``sigma0`` hyperparameters."""
-    return {"population", "sigma0"} <= set(getattr(optimizer_cls, "defaults", {}))
+    """Whether restarts can resize ``optimizer_cls``: it asks and tells, and has ``population`` and ``sigma0``."""
+    return getattr(optimizer_cls, "asks", False) and {"population", "sigma0"} <= set(getattr(optimizer_cls, "defaults", {}))
 
 
-def with_restarts(optimizer_cls: type[Optimizer], mode: str) -> Callable[..., Restarts]:
-    """A constructor of ``optimizer_cls`` under ``mode`` restarts ("ipop" or "bipop"), taking its hyperparameters."""
+def with_restarts(factory: Callable[..., Optimizer], mode: str) -> Callable[..., Restarts]:
+    """A constructor of ``factory``'s optimizers under ``mode`` restarts ("ipop" or "bipop"), taking their
+    hyperparameters (the registry has checked that the class is :func:`restartable`)."""
     if mode not in MODES:
-        raise UserError(f"optimizer {optimizer_cls.name!r}: restarts={mode!r} unknown; known: {', '.join(MODES)}")
-    if not restartable(optimizer_cls):
-        raise UserError(f"optimizer {optimizer_cls.name!r} takes no restarts: it has no population and sigma0")
-    return functools.partial(Restarts, optimizer_cls, mode)
+        raise UserError(f"restarts={mode!r} unknown; known: {', '.join(MODES)}")
+    return functools.partial(Restarts, factory, mode)
 
 
 OPTIMIZERS.register_wrapper("restarts", restartable, with_restarts)

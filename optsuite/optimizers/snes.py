@@ -10,12 +10,10 @@ import math
 
 import torch
 
-from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import HYPER_HELP, check_population_and_sigma, population_size, step_report
+from ._es import HYPER_HELP, DistributionES, check_population_and_sigma
 
 
 def rank_utilities(lam: int) -> list[float]:
@@ -25,7 +23,7 @@ def rank_utilities(lam: int) -> list[float]:
 
 
 @register_optimizer("snes")
-class SNES(Optimizer):
+class SNES(DistributionES):
     """Separable natural evolution strategy (Schaul et al. 2011), rank-based utilities, optional mirrored sampling.
 
     ``lr_sigma`` 0 means the paper's default (3 + ln n) / (5 sqrt n). Mirrored
@@ -46,35 +44,31 @@ class SNES(Optimizer):
         if h["lr_mean"] <= 0 or h["lr_sigma"] < 0:
             raise UserError("snes: need lr_mean > 0 and lr_sigma >= 0 (0: the default)")
 
-    def population(self, dim: int) -> int:
-        return population_size(dim, self.hyper["population"])
+    @property
+    def mirrored(self) -> bool:
+        return self.hyper["mirrored"]
 
-    def init(self, problem, seed: int) -> None:
-        n, device, dtype = problem.dim, problem.device, problem.dtype
-        h = self.hyper
-        lam = population_size(n, h["population"])
-        self.lam = lam + lam % 2 if h["mirrored"] else lam
-        self.utilities = torch.tensor(rank_utilities(self.lam), device=device, dtype=dtype)
-        self.lr_sigma = h["lr_sigma"] or (3 + math.log(n)) / (5 * math.sqrt(n))
-        self.g = generator(seed, "snes", device=device)
-        self.mean = problem.initial(seed).detach().clone().to(device, dtype)
-        self.std = torch.full((n,), h["sigma0"], device=device, dtype=dtype)
+    def setup(self, problem, seed: int) -> None:
+        self.utilities = torch.tensor(rank_utilities(self.lam), device=self.device, dtype=self.dtype)
+        self.lr_sigma = self.hyper["lr_sigma"] or (3 + math.log(self.n)) / (5 * math.sqrt(self.n))
+        self.std = torch.full((self.n,), self.hyper["sigma0"], device=self.device, dtype=self.dtype)
 
     def perturbations(self) -> torch.Tensor:
         """Standard normal ``[lam, n]``; with mirroring the second half is the first negated."""
-        rows = self.lam // 2 if self.hyper["mirrored"] else self.lam
+        rows = self.lam // 2 if self.mirrored else self.lam
         s = torch.randn(rows, self.mean.numel(), generator=self.g, device=self.mean.device, dtype=self.mean.dtype)
-        return torch.cat([s, -s]) if self.hyper["mirrored"] else s
+        return torch.cat([s, -s]) if self.mirrored else s
 
-    def step(self, problem, draw) -> StepInfo:
-        s = self.perturbations()
-        losses = problem.evaluate(self.mean + self.std * s, draw)
-        s = s[torch.argsort(losses)]
+    def sample(self) -> torch.Tensor:
+        self.s = self.perturbations()
+        return self.mean + self.std * self.s
+
+    def update(self, losses: torch.Tensor) -> None:
+        s = self.s[torch.argsort(losses)]
         grad_mean = self.utilities @ s
         grad_std = self.utilities @ (s * s - 1)
         self.mean = self.mean + self.hyper["lr_mean"] * self.std * grad_mean
         self.std = self.std * torch.exp(self.lr_sigma / 2 * grad_std)
-        return step_report(losses, self.std.max(), (self.std.max() / self.std.min()) ** 2)
 
-    def best(self) -> torch.Tensor:
-        return self.mean.clone()
+    def spread(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.std.max(), (self.std.max() / self.std.min()) ** 2

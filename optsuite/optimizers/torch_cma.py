@@ -20,12 +20,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import HYPER_HELP, check_population_and_sigma, population_size, step_report
+from ._es import HYPER_HELP, DistributionES, check_population_and_sigma
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ class Strategy:
 
 
 @register_optimizer("torch-cma")
-class TorchCMA(Optimizer):
+class TorchCMA(DistributionES):
     """CMA-ES in torch on the problem's device (tutorial defaults); separable=true for diagonal C.
 
     ``eigen_interval``: generations between factorisations of the full covariance;
@@ -99,19 +97,13 @@ class TorchCMA(Optimizer):
         if self.hyper["factor"] != "eigen" and self.hyper["separable"]:
             raise UserError("torch-cma: factor applies to a full covariance; separable=true has none to factor")
 
-    def population(self, dim: int) -> int:
-        return population_size(dim, self.hyper["population"])
-
-    def init(self, problem, seed: int) -> None:
-        n, device, dtype = problem.dim, problem.device, problem.dtype
-        lam = population_size(n, self.hyper["population"])
-        self.s = Strategy.tutorial(n, lam, self.hyper["separable"])
+    def setup(self, problem, seed: int) -> None:
+        n, device, dtype = self.n, self.device, self.dtype
+        self.s = Strategy.tutorial(n, self.lam, self.hyper["separable"])
         if self.hyper["eigen_interval"]:
             self.s = replace(self.s, eigen_interval=float(self.hyper["eigen_interval"]))
-        self.g = generator(seed, "torch-cma", device=device)
         tensor = lambda value: torch.tensor(value, device=device, dtype=dtype)
         self.weights = tensor(self.s.weights)
-        self.mean = problem.initial(seed).detach().clone().to(device, dtype)
         self.sigma = tensor(self.hyper["sigma0"])
         self.p_sigma = torch.zeros(n, device=device, dtype=dtype)
         self.p_c = torch.zeros(n, device=device, dtype=dtype)
@@ -132,16 +124,20 @@ class TorchCMA(Optimizer):
         """The path's ``C^(-1/2) y`` for ``y = B D z``: ``B z`` ``[n]``; with a factor A, ``A^-1 y = z``."""
         return z if self.B is None or self.A is not None else self.B @ z
 
-    def step(self, problem, draw) -> StepInfo:
-        z = torch.randn(self.s.lam, self.s.n, generator=self.g, device=self.mean.device, dtype=self.mean.dtype)
-        y = self.directions(z)
-        losses = problem.evaluate(self.mean + self.sigma * y, draw)
-        order = torch.argsort(losses)
-        self.update(z[order], y[order])
-        widest = self.D.max() if self.A is None else self.C.diagonal().clamp_min(0).sqrt().max()
-        return step_report(losses, self.sigma * widest, (self.D.max() / self.D.min()) ** 2)
+    def sample(self) -> torch.Tensor:
+        self.z = torch.randn(self.s.lam, self.s.n, generator=self.g, device=self.mean.device, dtype=self.mean.dtype)
+        self.y = self.directions(self.z)
+        return self.mean + self.sigma * self.y
 
-    def update(self, z: torch.Tensor, y: torch.Tensor) -> None:
+    def update(self, losses: torch.Tensor) -> None:
+        order = torch.argsort(losses)
+        self.adapt(self.z[order], self.y[order])
+
+    def spread(self) -> tuple[torch.Tensor, torch.Tensor]:
+        widest = self.D.max() if self.A is None else self.C.diagonal().clamp_min(0).sqrt().max()
+        return self.sigma * widest, (self.D.max() / self.D.min()) ** 2
+
+    def adapt(self, z: torch.Tensor, y: torch.Tensor) -> None:
         """One generation's update from ``z, y [lam, n]`` sorted best first."""
         s, w = self.s, self.weights
         y_w, z_w = w[: s.mu] @ y[: s.mu], w[: s.mu] @ z[: s.mu]
@@ -187,6 +183,3 @@ class TorchCMA(Optimizer):
             self.A = None
         eigenvalues, self.B = torch.linalg.eigh(self.C)
         self.D = eigenvalues.clamp_min(0).sqrt()
-
-    def best(self) -> torch.Tensor:
-        return self.mean.clone()

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import torch
 
-from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import (HYPER_HELP, centred_ranks, check_population_and_sigma, even_population_size, mirrored_normal,
-                  step_report)
+from ._es import HYPER_HELP, DistributionES, centred_ranks, check_population_and_sigma, mirrored_normal
+from ._lowrank import RANK_HELP, LowRankNoise, check_rank, lowrank_floats, noise_layout
 
 ADAM_BETAS = (0.9, 0.999)  # the paper's code: Adam's defaults
 ADAM_EPSILON = 1e-8
@@ -44,51 +42,65 @@ class Adam:
 
 
 @register_optimizer("openes")
-class OpenES(Optimizer):
+class OpenES(DistributionES):
     """OpenAI-ES: mirrored sampling, centred ranks, Adam on the gradient estimate, L2 weight decay.
 
     Defaults are the paper code's: ``sigma0`` 0.02 (noise_stdev), ``lr`` 0.01 (Adam's
     stepsize), ``weight_decay`` 0.005 (l2coeff); ``sigma_decay`` 1 keeps sigma fixed.
-    ``population`` is rounded up to even (pairs). ``best()`` is the distribution mean.
+    ``population`` is rounded up to even (pairs). ``rank`` r > 0 draws each weight matrix's
+    noise as a rank-r product (EGGROLL's noise, :mod:`._lowrank`), evaluated without forming
+    the population where the problem has a parameter layout; 0 draws it full-rank.
+    ``best()`` is the distribution mean.
     """
 
     defaults = {"population": 0, "sigma0": 0.02, "lr": 0.01, "weight_decay": 0.005, "sigma_decay": 1.0,
-                "sigma_min": 0.0}
+                "sigma_min": 0.0, "rank": 0}
     hyper_help = {**HYPER_HELP, "population": "candidates per generation, in mirrored pairs (0: 4 + floor(3 ln n), made even)",
                   "sigma0": "standard deviation of the perturbations", "lr": "Adam's step size on the mean",
                   "weight_decay": "L2 coefficient added to the gradient estimate (the paper's l2coeff)",
-                  "sigma_decay": "sigma's factor per generation (1: fixed)", "sigma_min": "sigma's floor under decay"}
+                  "sigma_decay": "sigma's factor per generation (1: fixed)", "sigma_min": "sigma's floor under decay",
+                  "rank": RANK_HELP}
     batchable = True
+    mirrored = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
         h = self.hyper
         check_population_and_sigma("openes", h)
+        check_rank("openes", h["rank"])
         if h["lr"] <= 0 or h["weight_decay"] < 0:
             raise UserError(f"openes: need lr > 0 and weight_decay >= 0, got lr={h['lr']}, "
                             f"weight_decay={h['weight_decay']}")
         if not 0 < h["sigma_decay"] <= 1 or not 0 <= h["sigma_min"] <= h["sigma0"]:
             raise UserError("openes: need 0 < sigma_decay <= 1 and 0 <= sigma_min <= sigma0")
 
-    def population(self, dim: int) -> int:
-        return even_population_size(dim, self.hyper["population"])
+    def generation_floats(self, problem) -> int:
+        return lowrank_floats(problem, self.population(problem.dim), self.hyper["rank"]) or super().generation_floats(problem)
 
-    def init(self, problem, seed: int) -> None:
-        n, device, dtype = problem.dim, problem.device, problem.dtype
-        self.pairs = even_population_size(n, self.hyper["population"]) // 2
-        self.g = generator(seed, "openes", device=device)
-        self.mean = problem.initial(seed).detach().clone().to(device, dtype)
+    def setup(self, problem, seed: int) -> None:
+        self.pairs = self.lam // 2
+        self.layout = noise_layout(problem, self.hyper["rank"])
         self.sigma = self.hyper["sigma0"]
         self.adam = Adam(self.mean, self.hyper["lr"])
 
-    def step(self, problem, draw) -> StepInfo:
-        z = mirrored_normal(self.pairs, self.mean, self.g)
-        losses = problem.evaluate(self.mean + self.sigma * z, draw)
-        ascent = centred_ranks(losses, self.mean.dtype) @ z / z.shape[0]
-        self.mean = self.mean + self.adam.step(-ascent + self.hyper["weight_decay"] * self.mean)
-        self.sigma = max(self.hyper["sigma_min"], self.sigma * self.hyper["sigma_decay"])
-        scale = losses.new_tensor(self.sigma)
-        return step_report(losses, scale, torch.ones_like(scale))
+    def sample(self):
+        if self.layout is not None:
+            self.z = LowRankNoise.draw(self.layout, self.pairs, self.hyper["rank"], self.g, self.mean)
+            return self.z.population(self.mean, self.sigma, self.sigma)
+        self.z = mirrored_normal(self.pairs, self.mean, self.g)
+        return self.mean + self.sigma * self.z
 
-    def best(self) -> torch.Tensor:
-        return self.mean.clone()
+    def ascent(self, losses: torch.Tensor) -> torch.Tensor:
+        """The estimated ascent direction ``[n]``: centred-rank utilities times the perturbations, over P."""
+        utilities = centred_ranks(losses, self.mean.dtype)
+        if self.layout is not None:
+            return self.z.combine(utilities[: self.pairs] - utilities[self.pairs :]) / self.lam
+        return utilities @ self.z / self.z.shape[0]
+
+    def update(self, losses: torch.Tensor) -> None:
+        self.mean = self.mean + self.adam.step(-self.ascent(losses) + self.hyper["weight_decay"] * self.mean)
+        self.sigma = max(self.hyper["sigma_min"], self.sigma * self.hyper["sigma_decay"])
+
+    def spread(self) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = torch.tensor(self.sigma, dtype=torch.float64, device=self.device)
+        return scale, torch.ones_like(scale)

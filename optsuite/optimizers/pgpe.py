@@ -20,13 +20,11 @@ import math
 
 import torch
 
-from optsuite.crn import generator
 from optsuite.errors import UserError
-from optsuite.optimizer import Optimizer, StepInfo
 from optsuite.registry import register_optimizer
 
-from ._es import (HYPER_HELP, centred_ranks, check_population_and_sigma, even_population_size, mirrored_normal,
-                  step_report)
+from ._es import HYPER_HELP, DistributionES, centred_ranks, check_population_and_sigma, mirrored_normal
+from ._lowrank import RANK_HELP, LowRankNoise, check_rank, lowrank_floats, noise_layout
 
 
 def clipup(velocity: torch.Tensor, grad: torch.Tensor, step_size: float, momentum: float,
@@ -46,7 +44,7 @@ def bounded_change(old: torch.Tensor, new: torch.Tensor, max_change: float) -> t
 
 
 @register_optimizer("pgpe")
-class PGPE(Optimizer):
+class PGPE(DistributionES):
     """PGPE with symmetric sampling, centred ranks, ClipUp on the mean and a bounded adaptive std.
 
     ``sigma0``: the initial std of every coordinate. ``max_speed`` 0 takes ClipUp's rule
@@ -54,29 +52,35 @@ class PGPE(Optimizer):
     ``center_lr`` is given, EvoTorch's default); ``center_lr`` 0 takes max_speed / 2, the
     paper's step size. ``momentum`` 0.9, ``stdev_lr`` 0.1 and ``stdev_max_change`` 0.2
     are the settings of Toklu et al. (2020), EvoTorch and evosax. ``population`` is
-    rounded up to even (pairs). ``best()`` is the distribution mean.
+    rounded up to even (pairs). ``rank`` r > 0 draws each weight matrix's noise as a rank-r
+    product (EGGROLL's noise, :mod:`._lowrank`); a matrix then has one std, adapted from the
+    mean of its entries' ``eps^2 - 1`` (a std per entry would make the perturbation full-rank),
+    and every other entry keeps its own. ``best()`` is the distribution mean.
     """
 
     defaults = {"population": 0, "sigma0": 0.5, "center_lr": 0.0, "max_speed": 0.0, "momentum": 0.9,
-                "stdev_lr": 0.1, "stdev_max_change": 0.2}
+                "stdev_lr": 0.1, "stdev_max_change": 0.2, "rank": 0}
     hyper_help = {**HYPER_HELP, "population": "candidates per generation, in mirrored pairs (0: 4 + floor(3 ln n), made even)",
                   "center_lr": "ClipUp's step size on the mean (0: max_speed / 2)",
                   "max_speed": "ClipUp's largest step of the mean (0: sigma0 sqrt(n) / 15)",
                   "momentum": "ClipUp's momentum", "stdev_lr": "learning rate of the standard deviations",
-                  "stdev_max_change": "largest relative change of a standard deviation per generation"}
+                  "stdev_max_change": "largest relative change of a standard deviation per generation",
+                  "rank": RANK_HELP}
     batchable = True
+    mirrored = True
 
     def __init__(self, **hyper) -> None:
         super().__init__(**hyper)
         h = self.hyper
         check_population_and_sigma("pgpe", h)
+        check_rank("pgpe", h["rank"])
         if h["center_lr"] < 0 or h["max_speed"] < 0 or h["stdev_lr"] < 0:
             raise UserError("pgpe: center_lr, max_speed and stdev_lr must be at least 0 (0: the default rule)")
         if not 0 <= h["momentum"] < 1 or not 0 <= h["stdev_max_change"] <= 1:
             raise UserError("pgpe: need 0 <= momentum < 1 and 0 <= stdev_max_change <= 1")
 
-    def population(self, dim: int) -> int:
-        return even_population_size(dim, self.hyper["population"])
+    def generation_floats(self, problem) -> int:
+        return lowrank_floats(problem, self.population(problem.dim), self.hyper["rank"]) or super().generation_floats(problem)
 
     def speeds(self, n: int) -> tuple[float, float]:
         """(center_lr, max_speed) for dimension ``n``, the rules of thumb filling what is 0."""
@@ -84,30 +88,49 @@ class PGPE(Optimizer):
         max_speed = h["max_speed"] or (2 * h["center_lr"] if h["center_lr"] else h["sigma0"] * math.sqrt(n) / 15)
         return h["center_lr"] or max_speed / 2, max_speed
 
-    def init(self, problem, seed: int) -> None:
-        n, device, dtype = problem.dim, problem.device, problem.dtype
-        self.pairs = even_population_size(n, self.hyper["population"]) // 2
-        self.center_lr, self.max_speed = self.speeds(n)
-        self.g = generator(seed, "pgpe", device=device)
-        self.mean = problem.initial(seed).detach().clone().to(device, dtype)
-        self.std = torch.full((n,), self.hyper["sigma0"], device=device, dtype=dtype)
-        self.velocity = torch.zeros(n, device=device, dtype=dtype)
+    def setup(self, problem, seed: int) -> None:
+        self.pairs = self.lam // 2
+        self.center_lr, self.max_speed = self.speeds(self.n)
+        self.layout = noise_layout(problem, self.hyper["rank"])
+        self.std = torch.full((self.n,), self.hyper["sigma0"], device=self.device, dtype=self.dtype)
+        self.velocity = torch.zeros(self.n, device=self.device, dtype=self.dtype)
 
-    def step(self, problem, draw) -> StepInfo:
-        z = mirrored_normal(self.pairs, self.mean, self.g)
-        losses = problem.evaluate(self.mean + self.std * z, draw)
-        self.update(z[: self.pairs], centred_ranks(losses, self.mean.dtype))
-        return step_report(losses, self.std.max(), (self.std.max() / self.std.min()) ** 2)
+    def sample(self):
+        if self.layout is not None:
+            self.z = LowRankNoise.draw(self.layout, self.pairs, self.hyper["rank"], self.g, self.mean)
+            rest = self.layout.rest.to(self.device)
+            return self.z.population(self.mean, self.std[self.matrix_starts()], self.std[rest])
+        self.z = mirrored_normal(self.pairs, self.mean, self.g)
+        return self.mean + self.std * self.z
 
-    def update(self, eps: torch.Tensor, utilities: torch.Tensor) -> None:
-        """One generation's update from the pairs' ``eps [h, n]`` and the utilities ``[2 h]`` (plus ends first)."""
+    def matrix_starts(self) -> torch.Tensor:
+        """The first entry of each matrix of the layout ``[matrices]``: where its one std is read."""
+        return torch.tensor([m.offset for m in self.layout.matrices], dtype=torch.long, device=self.device)
+
+    def update(self, losses: torch.Tensor) -> None:
+        """One generation's update from the utilities of the pairs (plus ends first)."""
+        utilities = centred_ranks(losses, self.mean.dtype)
         h = self.hyper
         plus, minus = utilities[: self.pairs], utilities[self.pairs :]
-        grad_mean = ((plus - minus) / 2) @ (self.std * eps) / self.pairs
-        grad_std = ((plus + minus) / 2) @ (self.std * (eps * eps - 1)) / self.pairs
+        if self.layout is None:
+            eps = self.z[: self.pairs]
+            grad_mean = ((plus - minus) / 2) @ (self.std * eps) / self.pairs
+            grad_std = ((plus + minus) / 2) @ (self.std * (eps * eps - 1)) / self.pairs
+        else:
+            grad_mean = self.std * self.z.combine((plus - minus) / 2) / self.pairs
+            grad_std = self.std * self.lowrank_std_gradient((plus + minus) / 2) / self.pairs
         self.velocity = clipup(self.velocity, grad_mean, self.center_lr, h["momentum"], self.max_speed)
         self.mean = self.mean + self.velocity
         self.std = bounded_change(self.std, self.std + h["stdev_lr"] * grad_std, h["stdev_max_change"])
 
-    def best(self) -> torch.Tensor:
-        return self.mean.clone()
+    def lowrank_std_gradient(self, weights: torch.Tensor) -> torch.Tensor:
+        """``sum_i weights[i] (eps_i^2 - 1)`` ``[n]``, each matrix's entries sharing their mean (its one std)."""
+        out = torch.empty_like(self.mean)
+        per_matrix = weights @ (self.z.matrix_square_means() - 1)
+        for m, value in zip(self.layout.matrices, per_matrix):
+            out[m.offset : m.end] = value
+        out[self.layout.rest.to(self.device)] = weights @ (self.z.rest * self.z.rest - 1)
+        return out
+
+    def spread(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.std.max(), (self.std.max() / self.std.min()) ** 2

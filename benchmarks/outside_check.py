@@ -1,6 +1,7 @@
-"""Ours against implementations written elsewhere (evosax, EvoTorch, pypop7) on the same functions and draws.
+"""Ours against implementations written elsewhere (evosax, EvoTorch, pypop7, EGGROLL's reference) on the same functions and draws.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m optsuite.benchmarks.outside_check --out reports/outside_check.md
+    ... --hyperscalees PATH/HyperscaleES/src/hyperscalees   # also eggroll against the reference's own noiser
 
 Each outside optimizer runs behind the Optimizer interface (one ``problem.evaluate`` per
 generation, or per candidate for pypop7), so both sides go through the same
@@ -13,13 +14,20 @@ same settings, listed in :data:`SETTINGS`. Targets are fractions of the start lo
 The outside libraries are not dependencies of optsuite: install them into the
 benchmark's environment (``pip install evosax "jax[cpu]"``; ``pip install --no-deps
 evotorch`` plus ray and gymnasium, which it imports; ``pip install pypop7``). A missing
-library skips its rows; with none installed the script says so and exits.
+library skips its rows; with none installed the script says so and exits. EGGROLL's reference
+(ESHyperscale/HyperscaleES, JAX) is no package: ``--hyperscalees`` names the ``src/hyperscalees``
+folder of a checkout of it (with ``jax`` and ``optax`` installed), whose ``noiser/eggroll.py`` and
+``models/common.py`` are imported from there; its eggroll rows run on matrix-shaped sphere and
+ellipsoid (``sphere(dim=400,rows=20)``), every candidate's matrix drawn by the reference's own
+``get_lora_update_params`` and the mean moved by its own ``convert_fitnesses`` and ``do_updates``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
+import io
 import logging
 import math
 import os
@@ -27,6 +35,7 @@ import platform
 import statistics
 import sys
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -42,6 +51,7 @@ from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.targets import run_to_targets
 
 LIBRARIES = ("evosax", "evotorch", "pypop7")
+HYPERSCALEES: list[Path] = []  # the reference's folder, where --hyperscalees names one
 SYNTHETIC_TARGETS = [1e-1, 1e-3, 1e-6, 1e-9]  # fractions of the start loss
 NOPROP_TARGETS = [0.5, 0.2, 0.1]
 NOPROP = {"T": 3, "t": 2, "block": "mlp", "hidden": 16, "dataset": "digits"}
@@ -60,14 +70,20 @@ class Case:
 
 
 FUNCTIONS = ("sphere", "ellipsoid", "rosenbrock", "noprop-block")
+MATRIX_ROWS = 20  # the matrix-shaped functions: 20 x 20
+MATRIX_TARGETS = [1e-1, 1e-2, 1e-3]  # eggroll's sigma is fixed: it stalls where sigma's noise dominates
 
 
 def cases(functions: list[str], dims: list[int], budget_per_dim: int, noprop_budget: int) -> list[Case]:
-    """The functions in each of ``dims``, then the NoProp block (its own dimension) if asked for."""
+    """The functions in each of ``dims``, then the NoProp block (its own dimension) if asked for, then the
+    matrix-shaped sphere and ellipsoid (for eggroll)."""
     synthetic = [Case(f"{f} {d}", f, {"dim": d}, 0.5, SYNTHETIC_TARGETS, budget_per_dim * d)
                  for f in functions if f != "noprop-block" for d in dims]
     noprop = [Case("noprop-block", "noprop-block", NOPROP, 0.05, NOPROP_TARGETS, noprop_budget)]
-    return synthetic + (noprop if "noprop-block" in functions else [])
+    n = MATRIX_ROWS * MATRIX_ROWS
+    matrices = [Case(f"{f} {MATRIX_ROWS}x{MATRIX_ROWS}", f, {"dim": n, "rows": MATRIX_ROWS}, 0.05, MATRIX_TARGETS,
+                     budget_per_dim * n // 10) for f in functions if f in ("sphere", "ellipsoid")]
+    return synthetic + (noprop if "noprop-block" in functions else []) + matrices
 
 
 # -- the settings both sides share -----------------------------------------------------------------------
@@ -87,7 +103,10 @@ SETTINGS: dict[str, Callable[[int, float], dict]] = {
     "lm-ma-es": lambda n, s: {"population": population_size(n, 0), "sigma0": s},
     "torch-cma": lambda n, s: {"population": population_size(n, 0), "sigma0": s},
     "torch-cma-sep": lambda n, s: {"population": population_size(n, 0), "sigma0": s, "separable": True},
+    # rank 1, our defaults (Adam, lr 0.01) and a population of 64 on both sides
+    "eggroll": lambda n, s: {"population": 64, "sigma0": s, "lr": 0.01, "rank": 1},
 }
+MATRIX_ONLY = {"eggroll"}  # rows of these run on the matrix-shaped cases only, and only they do
 
 
 # -- outside implementations behind the Optimizer interface ------------------------------------------
@@ -215,6 +234,79 @@ class Pypop7LMMAES(Optimizer):
         return torch.as_tensor(self.mean).to(self.like)
 
 
+class HyperscaleEggroll(Optimizer):
+    """The reference's own EGGROLL (``EggRoll`` of ``noiser/eggroll.py``) on the problem's parameter layout: each
+    matrix an ``MM_PARAM``, the other entries one ``PARAM`` vector; Adam as optax's ``adam(lr)``, fresh noise each
+    generation (``noise_reuse=1``)."""
+
+    def __init__(self, settings: dict) -> None:
+        super().__init__()
+        self.s = settings
+
+    def init(self, problem, seed: int) -> None:
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        self.jax, self.jnp = jax, jnp
+        self.eggroll, common = hyperscalees()
+        self.like, self.layout = problem.initial(seed), problem.parameter_layout()
+        start = self.like.detach().cpu().double().numpy()
+        self.params = {f"w{k}": jnp.asarray(start[m.offset : m.end].reshape(m.rows, m.cols))
+                       for k, m in enumerate(self.layout.matrices)}
+        self.es_map = {k: common.MM_PARAM for k in self.params}
+        if self.layout.rest.numel():
+            self.params["rest"], self.es_map["rest"] = jnp.asarray(start[self.layout.rest.numpy()]), common.PARAM
+        keys = common.simple_es_tree_key(self.params, jax.random.key(derive_seed(seed, "hyperscalees") % 2**32),
+                                         {k: () for k in self.params})
+        self.keys, s = keys, self.s
+        self.frozen, self.noiser = self.eggroll.EggRoll.init_noiser(self.params, s["sigma0"], s["lr"], solver=optax.adam,
+                                                                     rank=s["rank"], noise_reuse=1)
+        self.epoch = 0
+
+    def step(self, problem, draw) -> StepInfo:
+        jax, jnp, egg = self.jax, self.jnp, self.eggroll
+        P, sigma = self.s["population"], self.s["sigma0"]
+        info = (jnp.full(P, self.epoch, dtype=jnp.int32), jnp.arange(P))
+        candidates = np.empty((P, self.like.numel()))
+        for k, m in enumerate(self.layout.matrices):
+            name = f"w{k}"
+            a, b = jax.vmap(lambda i: egg.get_lora_update_params(self.frozen, sigma / math.sqrt(self.s["rank"]), i,
+                                                                 self.params[name], self.keys[name]))(info)
+            candidates[:, m.offset : m.end] = np.asarray(self.params[name] + a @ jnp.swapaxes(b, 1, 2)).reshape(P, -1)
+        if "rest" in self.params:
+            noise = jax.vmap(lambda i: egg.get_nonlora_update_params(self.frozen, sigma, i, self.params["rest"],
+                                                                     self.keys["rest"]))(info)
+            candidates[:, self.layout.rest.numpy()] = np.asarray(self.params["rest"] + noise)
+        losses = problem.evaluate(torch.as_tensor(candidates).to(self.like), draw)
+        fitness = egg.EggRoll.convert_fitnesses(self.frozen, self.noiser, -jnp.asarray(losses.double().cpu().numpy()))
+        with contextlib.redirect_stdout(io.StringIO()):  # the reference prints the shapes of every update
+            self.noiser, self.params = egg.EggRoll.do_updates(self.frozen, self.noiser, self.params, self.keys, fitness,
+                                                              info, self.es_map)
+        self.epoch += 1
+        return StepInfo(float(losses.min()))
+
+    def best(self) -> torch.Tensor:
+        out = np.empty(self.like.numel())
+        for k, m in enumerate(self.layout.matrices):
+            out[m.offset : m.end] = np.asarray(self.params[f"w{k}"]).reshape(-1)
+        if "rest" in self.params:
+            out[self.layout.rest.numpy()] = np.asarray(self.params["rest"])
+        return torch.as_tensor(out).to(self.like)
+
+
+@functools.cache
+def hyperscalees() -> tuple:
+    """The reference's ``noiser.eggroll`` and ``models.common`` modules, imported from the folder ``--hyperscalees``
+    named without its package's ``__init__`` (which imports the reference's environments and tokenizers)."""
+    folder = HYPERSCALEES[0]
+    for package, sub in (("hyperscalees_noiser", "noiser"), ("hyperscalees_models", "models")):
+        module = types.ModuleType(package)
+        module.__path__ = [str(folder / sub)]
+        sys.modules[package] = module
+    return importlib.import_module("hyperscalees_noiser.eggroll"), importlib.import_module("hyperscalees_models.common")
+
+
 def references(available: set[str]) -> list[tuple[str, str, Callable[[dict], Optimizer]]]:
     """(our optimizer, reference label, shared settings -> reference optimizer) for the installed libraries."""
     rows = []
@@ -225,6 +317,8 @@ def references(available: set[str]) -> list[tuple[str, str, Callable[[dict], Opt
         rows.append(("pgpe", "EvoTorch PGPE", EvoTorchPGPE))
     if "pypop7" in available:
         rows.append(("lm-ma-es", "pypop7 LMMAES", Pypop7LMMAES))
+    if "hyperscalees" in available:
+        rows.append(("eggroll", "HyperscaleES EggRoll", HyperscaleEggroll))
     order = list(SETTINGS)
     return sorted(rows, key=lambda r: order.index(r[0]))
 
@@ -244,7 +338,14 @@ def installed() -> set[str]:
             found.add(library)
         except ImportError:
             pass
-    if "evosax" in found:
+    if HYPERSCALEES:
+        try:
+            importlib.import_module("optax")
+            hyperscalees()
+            found.add("hyperscalees")
+        except ImportError:
+            pass
+    if "evosax" in found or "hyperscalees" in found:
         import jax
 
         jax.config.update("jax_enable_x64", True)
@@ -284,6 +385,8 @@ def measure(args, available: set[str]) -> tuple[list[str], list[dict]]:
         dim = PROBLEMS.create(case.problem, **case.settings).dim
         for name, reference, make_reference in references(available):
             if name not in args.optimizers or name == "torch-cma" and dim > args.max_full_dim:
+                continue
+            if (name in MATRIX_ONLY) != ("rows" in case.settings):
                 continue
             settings = SETTINGS[name](dim, case.sigma0)
             started = time.perf_counter()
@@ -330,7 +433,8 @@ def summary(results: list[dict]) -> list[str]:
 def versions(available: set[str]) -> str:
     from importlib.metadata import version
 
-    return ", ".join(f"{name} {version(name)}" for name in sorted(available | {"torch"}))
+    named = sorted((available - {"hyperscalees"}) | {"torch"} | ({"jax", "optax"} if "hyperscalees" in available else set()))
+    return ", ".join(f"{name} {version(name)}" for name in named)
 
 
 def main() -> None:
@@ -343,11 +447,13 @@ def main() -> None:
     parser.add_argument("--noprop-budget", type=int, default=30_000, help="evaluations on the NoProp block")
     parser.add_argument("--max-full-dim", type=int, default=100, help="full CMA-ES only up to this dimension")
     parser.add_argument("--out", type=Path, help="write the report here (markdown)")
+    parser.add_argument("--hyperscalees", type=Path, help="the src/hyperscalees folder of a HyperscaleES checkout")
     args = parser.parse_args()
+    HYPERSCALEES.extend([args.hyperscalees] if args.hyperscalees else [])
     torch.set_num_threads(1)
     available = installed()
     if not available:
-        print("outside_check: skipped: none of evosax, evotorch, pypop7 is installed")
+        print("outside_check: skipped: none of evosax, evotorch, pypop7 is installed, and no --hyperscalees")
         return
     started = time.perf_counter()
     rows, results = measure(args, available)

@@ -6,7 +6,7 @@ A budget is parsed once, from flags (``["evaluations=1000"]``) or a TOML table
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 from .errors import UserError
@@ -64,7 +64,8 @@ class Budget:
         return cls(**clean)
 
     def as_dict(self) -> dict[str, float]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The limits set, by unit (in :data:`UNITS` order)."""
+        return {unit: getattr(self, unit) for unit in UNITS if getattr(self, unit) is not None}
 
     def progress(self, spent: dict[str, float]) -> float:
         """The fraction of this budget that ``spent`` (a ledger's totals) has used: the largest over its

@@ -14,10 +14,13 @@ reader may find. While a flush is under way it lists two for the cells table and
 new part (the new one and the one before, ``sha256`` null: no file yet), since a crash
 between two renames legitimately leaves the cells table a version behind; the next writer
 then deletes the part whose cell rows never landed. Anything else is corruption and is
-reported on one line, never merged.
+reported on one line, never merged; so are the disagreements that checksums cannot see
+(store_checks.py: a trace part left out of the manifest, a cells table without its columns).
+A write that fails (a full disk) leaves the store as a kill would, without temporaries.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import io
@@ -31,6 +34,7 @@ from typing import Any, Callable, TypeVar
 import pandas as pd
 
 from .errors import UserError
+from .store_checks import check_cells, check_trace_rows, manifest_files
 
 CELLS, TRACES, MANIFEST, LOCK = "cells.parquet", "traces.parquet", "manifest.json", ".lock"
 PART = re.compile(r"traces-(\d+)\.parquet")  # a trace part; TRACES, a store's single file before parts, is part 0
@@ -88,12 +92,14 @@ class Store:
             if (self.path / CELLS).exists() or trace_parts(p.name for p in self.path.glob("traces*.parquet")):
                 raise UserError(f"results store {self.path} has data files but no {MANIFEST}; it is damaged")
             return {}
+        return manifest_files(self._read_bytes(file).decode(errors="replace"), file)
+
+    @staticmethod
+    def _read_bytes(file: Path) -> bytes:
         try:
-            files = json.loads(file.read_text())["files"]
-            return {name: [{"sha256": v["sha256"] and str(v["sha256"]), "rows": int(v["rows"])} for v in versions]
-                    for name, versions in files.items()}
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise UserError(f"results store file {file} is corrupt (not a valid manifest)") from None
+            return file.read_bytes()
+        except OSError as exc:  # e.g. a folder where the file should be
+            raise UserError(f"results store file {file} cannot be read ({exc.strerror or type(exc).__name__})") from None
 
     def _read_verified(self, name: str, versions: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The table ``name`` and the entry of ``versions`` (its manifest list) that it matches."""
@@ -102,7 +108,7 @@ class Store:
             if versions and all(v["sha256"] for v in versions):
                 raise UserError(f"results store file {file} is missing ({MANIFEST} lists it)")
             return pd.DataFrame(), ABSENT
-        data = file.read_bytes()
+        data = self._read_bytes(file)
         match = [v for v in versions if v["sha256"] == sha256(data)]
         if not match:
             raise UserError(f"results store file {file} is corrupt (its checksum matches no version in {MANIFEST})")
@@ -124,12 +130,28 @@ class Store:
             return read()
 
     def _read_cells(self) -> pd.DataFrame:
-        return self._read_verified(CELLS, self.manifest().get(CELLS, []))[0]
+        return self._cells_table(self.manifest())[0]
 
-    def _read_traces(self) -> pd.DataFrame:
-        """Every trace part the manifest lists, concatenated in order (see :func:`last_writes`)."""
+    def _cells_table(self, manifest: dict[str, list[dict[str, Any]]]) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The cells table, checked against ``manifest`` and for its columns, and its manifest entry."""
+        cells, version = self._read_verified(CELLS, manifest.get(CELLS, []))
+        check_cells(cells, self.path / CELLS)
+        return cells, version
+
+    def _read_traces(self, cells: pd.DataFrame) -> pd.DataFrame:
+        """The trace rows of the stored attempts of ``cells`` from every part the manifest lists (see
+        :func:`last_writes`), checked to add up to each cell's ``trace_rows``."""
         manifest = self.manifest()
-        return last_writes([self._read_verified(name, manifest[name])[0] for name in trace_parts(manifest)])
+        return self._of(cells, [self._read_verified(name, manifest[name])[0] for name in trace_parts(manifest)])
+
+    def _of(self, cells: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
+        """Trace parts ``frames`` (in order) -> the rows of the attempts that ``cells`` names, checked to add up to
+        each cell's ``trace_rows``."""
+        traces = last_writes(frames)
+        if len(traces) and len(cells):
+            traces = traces[traces["run_id"].isin(cells["run_id"])].reset_index(drop=True)
+        check_trace_rows(cells, traces, self.path)
+        return traces
 
     def cells(self) -> pd.DataFrame:
         if self._cells is None:
@@ -140,10 +162,7 @@ class Store:
         """Trace rows of the stored attempt of each cell (``cells``: the cells table, if already read;
         read it first, since a flush lands its trace part before its cell rows)."""
         cells = self.cells() if cells is None else cells
-        traces = self._twice(self._read_traces)
-        if traces.empty or cells.empty:
-            return traces
-        return traces[traces["run_id"].isin(cells["run_id"])].reset_index(drop=True)
+        return self._twice(lambda: self._read_traces(cells))
 
     def verified_cells(self) -> pd.DataFrame:
         """The cells table, after checking every file the manifest lists as a writer's :meth:`open` does (so a
@@ -194,10 +213,12 @@ class Store:
 
     def _verified(self, manifest: dict[str, list[dict[str, Any]]]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
         """The cells table and the version on disk of every file ``manifest`` lists, each checked against it."""
-        cells, version = self._read_verified(CELLS, manifest.get(CELLS, []))
-        on_disk = {CELLS: version}
+        cells, version = self._cells_table(manifest)
+        on_disk, frames = {CELLS: version}, []
         for name in trace_parts(manifest):
-            on_disk[name] = self._read_verified(name, manifest[name])[1]
+            frame, on_disk[name] = self._read_verified(name, manifest[name])
+            frames.append(frame)
+        self._of(cells, frames)
         return cells, on_disk
 
     def _settle(self, manifest: dict[str, list[dict[str, Any]]]) -> None:
@@ -236,8 +257,21 @@ class Store:
             kept = kept[~kept["cell_id"].isin({r["cell_id"] for r in rows})]
         cells = pd.concat([f for f in (kept, pd.DataFrame(rows)) if len(f)], ignore_index=True)
         tables = {self._next_part(): pd.DataFrame(traces)} if traces else {}
-        self._commit({**tables, CELLS: cells})  # the part first: a cell row never lands before its trace
+        try:
+            self._commit({**tables, CELLS: cells})  # the part first: a cell row never lands before its trace
+        except OSError as exc:  # e.g. a full disk: what was stored stays, as after a kill
+            self._abandon()
+            room = "make room, then " if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+            raise UserError(f"results store {self.path}: cannot write ({exc.strerror or type(exc).__name__}); the "
+                            f"cells stored before are safe: {room}run the same command again to resume") from None
         self._cells = cells
+
+    def _abandon(self) -> None:
+        """After a failed write: delete this process's temporaries and let go of the store (a later write opens
+        it afresh, as after a crash)."""
+        for tmp in self.path.glob(f".*.tmp{os.getpid()}"):
+            tmp.unlink(missing_ok=True)
+        self.close()
 
     def _next_part(self) -> str:
         return part_name(max(filter(None, map(part_number, self._on_disk)), default=0) + 1)

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -127,7 +128,9 @@ def loky_results(pool: Callable[[], Parallel], workers: int, cells: list[Cell], 
                 yield lost_row(cell, "failed", f"its worker process died {RETRIES + 1} times ({worker_death(exc)})",
                                job.time_limit), []
         finally:
-            results.close()
+            with warnings.catch_warnings():  # joblib's note on the tasks it cancels when the driver stops early
+                warnings.filterwarnings("ignore", ".*unnecessary computation time", UserWarning)
+                results.close()
 
 
 def worker_death(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -82,26 +83,74 @@ def flip_byte(path):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage,needle", [
-    (lambda p: flip_byte(p / CELLS), "cells.parquet is corrupt (its checksum"),
-    (lambda p: (p / part_name(1)).write_bytes((p / part_name(1)).read_bytes()[:100]),
-     "traces-00001.parquet is corrupt (its checksum"),
-    (lambda p: (p / part_name(1)).unlink(), "traces-00001.parquet is missing"),
-    (lambda p: (p / CELLS).unlink(), "cells.parquet is missing"),
-    (lambda p: (p / MANIFEST).unlink(), "has data files but no manifest.json"),
-    (lambda p: (p / MANIFEST).write_text("{not json"), "manifest.json is corrupt"),
-])
+def edit_manifest(path, edit):
+    """Change the manifest as a hand (or a tool) would: ``edit(its JSON object)``."""
+    manifest = json.loads((path / MANIFEST).read_text())
+    edit(manifest)
+    (path / MANIFEST).write_text(json.dumps(manifest))
+
+
+def rewrite(path, name, frame):
+    """Replace table ``name`` by ``frame`` and list it in the manifest: damage that the checksums cannot see."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    (path / name).write_bytes(buffer.getvalue())
+    edit_manifest(path, lambda m: m["files"].update({name: [{"sha256": sha256(buffer.getvalue()), "rows": len(frame)}]}))
+
+
+def as_folder(file):
+    file.unlink()
+    file.mkdir()
+
+
+DAMAGES = {
+    "cells.parquet flipped": (lambda p: flip_byte(p / CELLS), "cells.parquet is corrupt (its checksum"),
+    "trace part truncated": (lambda p: (p / part_name(1)).write_bytes((p / part_name(1)).read_bytes()[:100]),
+                             "traces-00001.parquet is corrupt (its checksum"),
+    "trace part deleted": (lambda p: (p / part_name(1)).unlink(), "traces-00001.parquet is missing"),
+    "cells.parquet deleted": (lambda p: (p / CELLS).unlink(), "cells.parquet is missing"),
+    "manifest deleted": (lambda p: (p / MANIFEST).unlink(), "has data files but no manifest.json"),
+    "manifest not json": (lambda p: (p / MANIFEST).write_text("{not json"), "manifest.json is corrupt"),
+    "a trace part left out of the manifest": (lambda p: edit_manifest(p, lambda m: m["files"].pop(part_name(2))),
+                                              f"is damaged: cell {CELL_B.cell_id} has 0 trace rows, its cell row says 4"),
+    "an unknown manifest format": (lambda p: edit_manifest(p, lambda m: m.update(format=99)), "has format 99"),
+    "cells.parquet a folder": (lambda p: as_folder(p / CELLS), "cells.parquet cannot be read (Is a directory)"),
+    "manifest.json a folder": (lambda p: as_folder(p / MANIFEST), "manifest.json cannot be read (Is a directory)"),
+    "cells without status": (lambda p: rewrite(p, CELLS, pd.read_parquet(p / CELLS).drop(columns="status")),
+                             "cells.parquet is damaged: it has no status column"),
+    "cells of other traces": (lambda p: rewrite(p, CELLS, pd.read_parquet(p / CELLS).assign(trace_rows=[5, 2])),
+                              "has 4 trace rows, its cell row says 2"),
+}
+
+
+@pytest.mark.parametrize("damage,needle", DAMAGES.values(), ids=DAMAGES)
 def test_a_damaged_store_is_a_clear_one_line_error(tmp_path, capsys, damage, needle):
-    fill(tmp_path)
+    fill(tmp_path, [CELL_A])
+    fill(tmp_path, [CELL_B])  # two trace parts
     damage(tmp_path)
-    with pytest.raises(UserError, match="corrupt|missing|no manifest"):
+    with pytest.raises(UserError, match="corrupt|missing|no manifest|damaged|format|cannot be read"):
         store = Store(tmp_path)
         store.cells(), store.traces()
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
-    with pytest.raises(UserError, match=needle.split(" (")[0]):
+    with pytest.raises(UserError, match=re.escape(needle.split(" (")[0])):
         Store(tmp_path).open()  # a writer refuses it too: nothing is merged into a damaged store
+
+
+@pytest.mark.parametrize("damage", ["a trace part left out of the manifest", "an unknown manifest format",
+                                    "cells.parquet a folder", "manifest.json a folder", "cells without status"])
+def test_every_command_refuses_a_damaged_store_in_one_line(tmp_path, capsys, damage):
+    fill(tmp_path / "store", [CELL_A])
+    fill(tmp_path / "store", [CELL_B])
+    DAMAGES[damage][0](tmp_path / "store")
+    store, out = str(tmp_path / "store"), str(tmp_path / "out")
+    for command in (["run", "-p", "sphere(dim=3)", "-o", "gd", "--out", store, "--dry-run"],
+                    ["run", "-p", "sphere(dim=3)", "-o", "gd", "--out", store, "-q"],
+                    ["report", store], ["export", store, "--format", "csv", "--out", out]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert DAMAGES[damage][1] in err and len(err.splitlines()) == 1, (command, err)
 
 
 def test_manifest_lists_checksums_and_row_counts(tmp_path):
@@ -211,3 +260,36 @@ def test_resuming_over_other_code_warns_and_keeps_or_reruns_the_cells(tmp_path, 
     assert run_sphere(tmp_path, "--rerun-stale") == 0
     assert "running them again" in capsys.readouterr().err
     assert set(Store(tmp_path).cells()["run_id"]).isdisjoint(first)  # both cells ran again
+
+
+FULL_DISK = """
+import errno, os, sys
+from optsuite.cli import main
+real, calls = os.fsync, []
+def fsync(fd):  # the disk fills up after the first flush (6 fsyncs: part, cells, two manifests and their folder)
+    calls.append(fd)
+    if len(calls) > 6:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(fd)
+os.fsync = fsync
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_full_disk_is_one_line_that_says_rerunning_resumes_and_leaves_no_temporary(tmp_path):
+    import subprocess
+    import sys
+
+    args = ["run", "-p", "sphere(dim=3)", "-o", "gd", "-o", "montecarlo", "-s", "20", "-b", "steps=3", "-j", "2", "-q"]
+    full = subprocess.run([sys.executable, "-c", FULL_DISK, *args, "--out", str(tmp_path / "full")],
+                          capture_output=True, text=True, timeout=300)
+    assert full.returncode == 2, full.stderr
+    assert full.stderr.strip() == (f"error: results store {tmp_path / 'full'}: cannot write (No space left on device); "
+                                   "the cells stored before are safe: make room, then run the same command again to "
+                                   "resume")
+    assert not [p for p in os.listdir(tmp_path / "full") if ".tmp" in p]
+    assert 0 < len(Store(tmp_path / "full").cells()) < 40  # the first flush's cells
+    assert main([*args, "--out", str(tmp_path / "full")]) == 0  # resumes
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    resumed, whole = (Store(tmp_path / name).cells().set_index("cell_id").sort_index() for name in ("full", "whole"))
+    assert resumed.index.equals(whole.index) and resumed["metric_train_loss"].equals(whole["metric_train_loss"])

@@ -41,6 +41,13 @@ def show_version(wanted: bool) -> None:
 VERSION = typer.Option(False, "--version", callback=show_version, is_eager=True, help="print the version and exit")
 
 
+def folder_path(text: str) -> Path:
+    """An ``--out`` folder as typed; an empty one (which would mean the current folder) is refused."""
+    if not text.strip():
+        raise typer.BadParameter("an empty path names no folder (for the current folder, say '.')")
+    return Path(text)
+
+
 @app.callback()
 def main_options(version: bool = VERSION) -> None:
     pass
@@ -94,7 +101,7 @@ def noprop_command(
     budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE for the whole network, split over its parts; repeatable (default: each solver's own per part)"),
     seeds: int = typer.Option(1, "--seeds", "-s", help="run seeds 0..N-1"),
     jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
-    out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/noprop-TIME)"),
+    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, help="results store folder (default results/noprop-TIME)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     add: bool = typer.Option(False, "--add", help="write into a store that holds other cells too"),
     version: bool = VERSION,
@@ -134,7 +141,7 @@ def run_command(
     optimizer: list[str] = typer.Option([], "--optimizer", "-o", help="NAME or NAME(key=value,...); repeatable (default gd, montecarlo)"),
     seeds: Optional[int] = typer.Option(None, "--seeds", "-s", help="run seeds 0..N-1 (default 3)"),
     budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE, repeatable (default: each optimizer's)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="results store folder (default results/NAME of the matrix, or results/run-TIME)"),
+    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, help="results store folder (default results/NAME of the matrix, or results/run-TIME)"),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="cells in parallel (default: the matrix's, else 1)"),
     backend: str = typer.Option("loky", "--backend", help="loky (this machine) or dask (a cluster)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler ADDRESS (default: a local cluster of -j workers)"),
@@ -202,10 +209,10 @@ def run_command(
 def writable_folder(path: Path, what: str) -> None:
     """Make the folder ``path`` (and its parents); a path that is a file, or a folder this process cannot
     write, is a one-line UserError."""
-    from optsuite.store import why_not_writable
+    from optsuite.store import make_folder, why_not_writable
 
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        make_folder(path)
     except OSError as exc:
         raise UserError(f"{what} {path}: cannot make that folder ({why_not_writable(exc)})") from None
     if not os.access(path, os.W_OK | os.X_OK):
@@ -228,19 +235,21 @@ def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
 @app.command("report")
 def report_command(
     results: Path = typer.Argument(..., help="a results store folder"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write tables (md, csv, tex, html) and figures here"),
+    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, help="write tables (md, csv, tex, html) and figures here"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help=f"optimizer label for paired tests (default {DEFAULT_BASELINE} where the store has it)"),
     reference: list[str] = typer.Option([], "--reference", help=f"optimizer whose best final train loss sets the loss targets; repeatable, first present wins (default {' then '.join(DEFAULT_REFERENCES)})"),
     version: bool = VERSION,
 ) -> None:
     """Print the comparison table of a results store; with --out, write the full report."""
     from optsuite.report import builder
+    from optsuite.report.reach import check_references
     from optsuite.report.results import Results
 
     loaded = Results.load(results)
+    check_references(loaded, reference)
+    text, chosen, rows = comparison(loaded, baseline)
     if out is not None:
         writable_folder(out, "--out")
-    text, chosen, rows = comparison(loaded, baseline)
     typer.echo(text)
     if out is not None:
         command = " ".join(["optsuite report", str(results), "--out", str(out)]
@@ -253,15 +262,18 @@ def report_command(
 def export_command(
     results: Path = typer.Argument(..., help="a results store folder"),
     fmt: str = typer.Option(..., "--format", help="coco (cocopp), ioh (IOHanalyzer, iohinspector) or csv (two long tables)"),
-    out: Path = typer.Option(..., "--out", help="the folder to write into"),
+    out: Path = typer.Option(..., "--out", parser=folder_path, help="the folder to write into"),
     cost: str = typer.Option("sample_forwards", "--cost", help="the cost axis of coco and ioh: sample_forwards or evaluations"),
     reference: list[str] = typer.Option([], "--reference", help=f"as in optsuite report: whose best final train loss is a problem's reference in coco's f - Fopt (default {' then '.join(DEFAULT_REFERENCES)})"),
 ) -> None:
     """Write a results store in the formats of COCO's and IOHprofiler's tools, or as long CSV tables."""
-    from optsuite.report.export import export
+    from optsuite.report.export import check, export
+    from optsuite.report.reach import check_references
     from optsuite.report.results import Results
 
+    check(fmt, cost)
     loaded = Results.load(results)
+    check_references(loaded, reference)
     writable_folder(out, "--out")
     written = export(loaded, fmt, out, reference or DEFAULT_REFERENCES, cost)
     typer.echo(f"{len(written)} files in {out}", err=True)

@@ -52,6 +52,21 @@ def why_not_writable(exc: OSError) -> str:
     return "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
 
 
+def make_folder(path: Path) -> None:
+    """``path.mkdir(parents=True, exist_ok=True)``; where that fails, the folders it made go again (a refusal
+    leaves no empty folder behind) and the OSError is raised."""
+    made = [p for p in (path, *path.parents) if not os.path.lexists(p)]  # deepest first
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+
+
 def part_name(number: int) -> str:
     return f"traces-{number:05d}.parquet"
 
@@ -187,7 +202,7 @@ class Store:
         if self._lock is not None:
             return self
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            make_folder(self.path)
             lock = open(self.path / LOCK, "a")
         except OSError as exc:  # a file where the folder should be, or a folder this process cannot write
             raise UserError(f"results store {self.path}: cannot write there ({why_not_writable(exc)})") from None

@@ -12,6 +12,7 @@ from optsuite.errors import UserError
 from optsuite.budget import Budget
 from optsuite.runners.cell import Cell, result_rows
 from optsuite.store import CELLS, MANIFEST, TRACES, Store, part_name, sha256
+from store_edits import edit_manifest, rewrite
 
 CELL_A = Cell("sphere", "montecarlo", 0, Budget(steps=5), {"dim": 3})
 CELL_B = Cell("sphere", "gd", 1, Budget(steps=4), {"dim": 3}, {"lr": 0.1})
@@ -81,21 +82,6 @@ def flip_byte(path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-
-
-def edit_manifest(path, edit):
-    """Change the manifest as a hand (or a tool) would: ``edit(its JSON object)``."""
-    manifest = json.loads((path / MANIFEST).read_text())
-    edit(manifest)
-    (path / MANIFEST).write_text(json.dumps(manifest))
-
-
-def rewrite(path, name, frame):
-    """Replace table ``name`` by ``frame`` and list it in the manifest: damage that the checksums cannot see."""
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    (path / name).write_bytes(buffer.getvalue())
-    edit_manifest(path, lambda m: m["files"].update({name: [{"sha256": sha256(buffer.getvalue()), "rows": len(frame)}]}))
 
 
 def as_folder(file):

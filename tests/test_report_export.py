@@ -1,5 +1,6 @@
 """optsuite export, read back by the field's own readers: cocopp (COCO), iohinspector and ioh (IOHprofiler), pandas."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -8,8 +9,12 @@ import pandas as pd
 import pytest
 
 from optsuite.cli import main
+from optsuite.errors import UserError
+from optsuite.report.export import WRITERS
+from optsuite.report.output_folder import inside
 from optsuite.report.reach import reference
 from optsuite.report.results import Results, slug
+from store_edits import rewrite
 
 REFERENCES = ("analytic", "gd")
 
@@ -158,11 +163,80 @@ def test_a_store_reads_with_pandas_as_the_readme_says(store):
     (["export", "/no/such/store", "--format", "coco", "--out", "OUT"], "no results store at /no/such/store"),
     (["export", "STORE", "--format", "coco", "--out", "FILE"], "cannot make that folder (a file is in the way)"),
     (["export", "STORE", "--format", "coco", "--out", "OUT", "--cost", "joules"], "unknown cost 'joules'"),
+    (["export", "STORE", "--format", "csv", "--out", "OUT", "--cost", "flops"], "unknown cost 'flops'"),
+    (["export", "STORE", "--format", "coco", "--out", "OUT", "--reference", "nosuch"],
+     "--reference 'nosuch' is no optimizer of the store; its optimizers: gd, montecarlo, snes"),
+    (["export", "STORE", "--format", "coco", "--out", ""], "Invalid value for '--out': an empty path names no folder"),
 ])
-def test_export_bad_input_exits_2_with_one_line(argv, needle, store, tmp_path, capsys):
+def test_export_bad_input_exits_2_with_one_line_and_makes_no_folder(argv, needle, store, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    names = {"STORE": str(store), "OUT": str(tmp_path / "out"), "FILE": str(tmp_path / "file")}
+    names = {"STORE": str(store), "OUT": str(tmp_path / "new" / "out"), "FILE": str(tmp_path / "file")}
     capsys.readouterr()
     assert main([names.get(a, a) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.fixture
+def crafted(store, tmp_path):
+    """The store, its optimizer labels edited (as in a shared store whose cells.parquet was changed and its
+    manifest made to agree): ``..`` and two labels that name one folder."""
+    copy = tmp_path / "crafted"
+    shutil.copytree(store, copy)
+    cells = pd.read_parquet(copy / "cells.parquet")
+    labels = {"gd(lr=0.05)": "..", "snes(sigma0=0.3)": "snes(sigma0=0.3)", "montecarlo": "montecarlo"}
+    rewrite(copy, "cells.parquet", cells.assign(label=cells["label"].map(labels)))
+    return copy
+
+
+@pytest.mark.parametrize("fmt", ["coco", "ioh"])
+def test_an_export_writes_nothing_outside_out_whatever_the_labels(fmt, crafted, tmp_path, capsys):
+    out = tmp_path / "dir" / "mine"
+    assert main(["export", str(crafted), "--format", fmt, "--out", str(out)]) == 0
+    assert [p.name for p in (tmp_path / "dir").iterdir()] == ["mine"]
+    assert sorted(p.name for p in out.iterdir()) == ["montecarlo", "optimizer", "problems.csv", "snes-sigma0-0.3"]
+    cells = pd.read_parquet(crafted / "cells.parquet")
+    rewrite(crafted, "cells.parquet", cells.assign(label=cells["label"].replace({"montecarlo": "snes[sigma0=0.3]"})))
+    capsys.readouterr()
+    assert main(["export", str(crafted), "--format", fmt, "--out", str(tmp_path / "two")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "would share the folder 'snes-sigma0-0.3'" in err and len(err.splitlines()) == 1
+
+
+def test_a_name_from_the_store_never_leaves_its_folder(tmp_path):
+    assert inside(tmp_path, "gd") == tmp_path / "gd"
+    for name in ("..", ".", "/etc", "a/../..", ""):
+        with pytest.raises(UserError, match="would write outside"):
+            inside(tmp_path, name)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "coco"])
+def test_an_interrupted_export_leaves_the_folder_as_it_was(fmt, store, tmp_path, monkeypatch):
+    from optsuite.report import export_coco, export_csv
+    from optsuite.report.export import export
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    written = []
+
+    def interrupted(real):  # SIGTERM (raised as KeyboardInterrupt) once the first files are written
+        def write(*args):
+            paths = real(*args)
+            written.extend(paths)
+            if fmt == "csv" or len(written) > 3:
+                raise KeyboardInterrupt
+            return paths
+        return write
+
+    if fmt == "csv":
+        monkeypatch.setitem(WRITERS, "csv", interrupted(export_csv.write))
+    else:
+        monkeypatch.setattr(export_coco, "write_problem", interrupted(export_coco.write_problem))
+    with pytest.raises(KeyboardInterrupt):
+        export(Results.load(store), fmt, out, REFERENCES)
+    assert written and [p.name for p in out.iterdir()] == ["notes.txt"]
+    monkeypatch.undo()
+    files = export(Results.load(store), fmt, out, REFERENCES)
+    assert all(p.is_file() for p in files) and not [p for p in out.iterdir() if p.name.startswith(".")]

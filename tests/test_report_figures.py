@@ -119,3 +119,30 @@ def test_a_cell_row_says_whether_its_trace_losses_are_minibatch_losses():
             for name, args in (("sphere", {"dim": 3}), ("least-squares", {"batch_size": 16}))}
     assert rows["sphere"]["status"] == rows["least-squares"]["status"] == "ok"
     assert rows["sphere"]["minibatch"] is False and rows["least-squares"]["minibatch"] is True
+
+
+def test_a_dollar_in_a_problem_key_or_a_label_is_drawn_as_written(tmp_path):
+    """A data_root like ``d$_$x`` or a plug-in's string value reads as mathtext to matplotlib; figures draw it as text."""
+    from optsuite.report import builder
+    from report_fixtures import ranked_results
+
+    ranked = ranked_results(problems=4, seeds=2, extra=False, network=True)
+    cells = ranked.cells.drop(columns=["problem_key", "entry"])
+    cells = cells.assign(problem_args='{"data_root": "d$_$x"}', label=cells["label"] + "$^$")
+    blocks, traces = [], []
+    for label in ("a$^$", "b$^$"):
+        for seed in range(3):
+            for t in (1, 2):
+                blocks.append(cell("noprop-block", label, seed, args={"t": t, "data_root": "d$_$x"}, test_loss=0.1 * t))
+                traces += decaying(blocks[-1]["cell_id"], 0.7)
+            blocks.append(cell("noprop-net", label, seed, args={"data_root": "d$_$x"}, test_accuracy=0.8, test_loss=0.5))
+            traces += decaying(blocks[-1]["cell_id"], 0.7)
+    results = Results(pd.concat([cells, pd.DataFrame(blocks)], ignore_index=True),
+                      pd.concat([ranked.traces, pd.DataFrame(traces)], ignore_index=True))
+    builder.write(results, tmp_path, None, ("gd",), "CMD")
+    drawn = {p.stem.split("-p0")[0].split("-noprop")[0]: p.read_text() for p in (tmp_path / "figures").glob("*.svg")}
+    assert {"anytime", "ecdf", "accuracy", "critical-difference", "performance-profile", "blocks-vs-network-digits"} \
+        <= set(drawn)
+    for name in ("critical-difference", "performance-profile", "blocks-vs-network-digits"):
+        assert "a$^$" in drawn[name], name
+    assert "d$_$x" in drawn["anytime"] and "d$_$x" in drawn["blocks-vs-network-digits"]

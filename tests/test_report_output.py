@@ -73,16 +73,75 @@ def test_cli_report_prints_the_table_and_writes_the_report(store, tmp_path, caps
     (["report", "EMPTY"], "holds no cells"),
     (["report", "STORE", "--baseline", "adamw"], "baseline 'adamw' is not in the store"),
     (["report", "STORE", "--out", "FILE"], "cannot make that folder (a file is in the way)"),
+    (["report", "STORE", "--out", "NEW", "--baseline", "adamw"], "baseline 'adamw' is not in the store"),
+    (["report", "STORE", "--out", "NEW", "--reference", "montecarl"],
+     "--reference 'montecarl' is no optimizer of the store (did you mean 'montecarlo'?); its optimizers: gd, "
+     "montecarlo"),
+    (["report", "STORE", "--out", ""], "Invalid value for '--out': an empty path names no folder"),
 ])
-def test_cli_report_bad_input_exits_2_with_one_line(argv, needle, store, tmp_path, capsys):
+def test_cli_report_bad_input_exits_2_with_one_line_and_makes_no_folder(argv, needle, store, tmp_path, capsys,
+                                                                        monkeypatch):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("x")
-    argv = [{"EMPTY": str(tmp_path / "empty"), "STORE": str(store), "FILE": str(tmp_path / "file")}.get(a, a)
-            for a in argv]
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    argv = [{"EMPTY": str(tmp_path / "empty"), "STORE": str(store), "FILE": str(tmp_path / "file"),
+             "NEW": str(tmp_path / "new" / "report")}.get(a, a) for a in argv]
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+    assert sorted(tmp_path.iterdir()) == before
+
+
+KILLED = """
+import os, signal, sys
+from optsuite.cli import main
+from optsuite.report import html
+if sys.argv[1] == "while writing":  # once the tables and figures are written, before the index
+    html.page = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+else:  # while the new report's entries move into place: after the old ones went and the new figures came
+    real, moves = os.replace, []
+    def replace(src, dst):
+        moves.append(dst)
+        if len(moves) == 6:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(src, dst)
+    os.replace = replace
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def files(folder):
+    """Every file under ``folder`` and its bytes, the hidden ones left out."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
+
+
+def test_a_killed_report_never_leaves_a_partial_report_that_looks_whole(store, tmp_path):
+    import subprocess
+    import sys
+
+    other = tmp_path / "other"
+    assert main(["run", "-q", "-p", "rosenbrock(dim=2)", "-o", "gd", "-o", "snes", "-s", "2", "-b", "steps=10",
+                 "--out", str(other)]) == 0
+    fresh = tmp_path / "fresh"
+    assert main(["report", str(other), "--out", str(fresh)]) == 0
+    out = tmp_path / "report"
+    assert main(["report", str(store), "--out", str(out)]) == 0
+    first = files(out)
+    killed = lambda when: subprocess.run([sys.executable, "-c", KILLED, when, "report", str(other), "--out", str(out)],
+                                         capture_output=True, timeout=300).returncode
+    assert killed("while writing") == -9
+    assert files(out) == first  # the earlier report, whole and alone
+    assert killed("while moving") == -9
+    left = files(out)
+    assert "report.html" not in left and "report.md" not in left and not any(n.startswith("tables") for n in left)
+    new = files(fresh)
+    assert left and all(n.startswith("figures/") and new[n] == data for n, data in left.items())  # new and whole
+    assert main(["report", str(other), "--out", str(out)]) == 0
+    assert sorted(files(out)) == sorted(new)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # the killed writers' leftovers are gone
 
 
 def test_report_computes_each_problems_quality_rows_once_and_shares_them(tmp_path, monkeypatch):

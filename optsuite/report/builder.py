@@ -23,12 +23,17 @@ from . import crossfigures, figures, html, noprop_figures, profile, tables
 from .crossproblem import Ranking, headline, ranking, ranking_table
 from .equalcost import EQUAL_COSTS, equal_cost_table
 from .networks import network_problems, networks_table
+from .output_folder import staged
 from .pivot import pivot_table
 from .reach import reference, target_table
 from .results import Results
 from .significance import significance_lines
 from .summary import failures_table, quality_by_problem, quality_table, summarize
 from .tables import Table
+
+
+INDEX = ("report.md", "report.html")  # written last: a reader finds them only beside a whole report
+ENTRIES = (*INDEX, "tables", "figures")  # what a report writes into its folder
 
 
 @dataclass(frozen=True)
@@ -162,8 +167,19 @@ def markdown(report: Report, header: list[str]) -> str:
 
 def write(results: Results, out: Path, baseline: str | None, references: Sequence[str], command: str,
           rows: dict[str, list[dict]] | None = None) -> list[Path]:
-    """Write the whole report under ``out``; returns the index files. Arguments as in :func:`build`."""
+    """Write the whole report under ``out``; returns the index files. Arguments as in :func:`build`.
+
+    The report appears only once it is whole (:func:`~.output_folder.staged`): an earlier report's files go, its
+    index first, and the new index files come last."""
     out.mkdir(parents=True, exist_ok=True)
+    with staged(out, last=INDEX, replaces=ENTRIES) as stage:
+        write_files(results, stage, baseline, references, command, rows)
+    return [out / name for name in INDEX]
+
+
+def write_files(results: Results, out: Path, baseline: str | None, references: Sequence[str], command: str,
+                rows: dict[str, list[dict]] | None = None) -> list[Path]:
+    """Write the report's files into the folder ``out``; returns the index files."""
     report = build(results, baseline, references, out, rows)
     for t in [report.table] + [t for s in report.sections for t in s.tables]:
         tables.write(t, out / "tables")
@@ -171,7 +187,7 @@ def write(results: Results, out: Path, baseline: str | None, references: Sequenc
     header = [f"Regenerate: `{command}`",
               f"{len(results.cells)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}), "
               f"{len(results.problems())} problems, {len(results.entries())} optimizers."]
-    index = [out / "report.md", out / "report.html"]
+    index = [out / name for name in INDEX]
     index[0].write_text(markdown(report, header), encoding="utf-8")
     index[1].write_text(html.page(report, [h.replace("`", "") for h in header], out), encoding="utf-8")
     return index

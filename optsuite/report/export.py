@@ -17,18 +17,30 @@ from typing import Callable, Sequence
 from ..errors import UserError
 from . import export_coco, export_csv, export_ioh
 from .export_problems import COSTS, numbered, problems_csv
+from .output_folder import staged
 from .results import Results
 
-def export(results: Results, fmt: str, out: Path, references: Sequence[str], cost: str = COSTS[0]) -> list[Path]:
-    """Write ``results`` as ``fmt`` under ``out`` (created); returns the files written."""
-    writers: dict[str, Callable[..., list[Path]]] = {"coco": export_coco.write, "ioh": export_ioh.write,
-                                                     "csv": export_csv.write}
-    if fmt not in writers:
-        raise UserError(f"unknown export format {fmt!r}; choose {', '.join(writers)}")
+WRITERS: dict[str, Callable[..., list[Path]]] = {"coco": export_coco.write, "ioh": export_ioh.write,
+                                                 "csv": export_csv.write}
+
+
+def check(fmt: str, cost: str) -> None:
+    """Refuse an unknown format or cost axis (before anything is written)."""
+    if fmt not in WRITERS:
+        raise UserError(f"unknown export format {fmt!r}; choose {', '.join(WRITERS)}")
     if cost not in COSTS:
         raise UserError(f"unknown cost {cost!r}; choose {', '.join(COSTS)}")
+
+
+def export(results: Results, fmt: str, out: Path, references: Sequence[str], cost: str = COSTS[0]) -> list[Path]:
+    """Write ``results`` as ``fmt`` under ``out`` (created); returns the files written. The files appear only once
+    all are written (:func:`~.output_folder.staged`), ``problems.csv`` last."""
+    check(fmt, cost)
     out.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        return writers[fmt](results, out)
-    problems = numbered(results, references)
-    return writers[fmt](results, problems, out, cost) + [problems_csv(problems, out)]
+    with staged(out, last=["problems.csv"]) as stage:
+        if fmt == "csv":
+            written = WRITERS[fmt](results, stage)
+        else:
+            problems = numbered(results, references)
+            written = WRITERS[fmt](results, problems, stage, cost) + [problems_csv(problems, stage)]
+    return [out / path.relative_to(stage) for path in written]

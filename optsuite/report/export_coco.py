@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from .export_problems import Numbered
-from .results import Results, slug
+from .output_folder import folders
+from .results import Results
 
 HEADER = ("% f evaluations | g evaluations | best noise-free fitness - Fopt ({ref:.12e}) + sum g_i+ | "
           "measured fitness | best measured fitness or single-digit g-values\n")
@@ -82,5 +83,5 @@ def write_problem(results: Results, entry: str, problem: Numbered, folder: Path,
 
 def write(results: Results, problems: list[Numbered], out: Path, cost: str) -> list[Path]:
     """Every entry's folder under ``out``; returns the files written."""
-    return [path for entry in results.entries() for p in problems
-            for path in write_problem(results, entry, p, out / slug(entry), cost)]
+    return [path for entry, folder in folders(out, results.entries()).items() for p in problems
+            for path in write_problem(results, entry, p, folder, cost)]

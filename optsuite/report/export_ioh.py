@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .export_problems import Numbered
 from .export_coco import improved
+from .output_folder import folders
 from .results import Results, slug
 
 VERSION = "0.3.3"  # the IOHprofiler JSON layout written here (ioh >= 0.3.3)
@@ -64,5 +65,5 @@ def write_problem(results: Results, entry: str, problem: Numbered, folder: Path,
 
 def write(results: Results, problems: list[Numbered], out: Path, cost: str) -> list[Path]:
     """Every entry's folder under ``out``; returns the files written."""
-    return [path for entry in results.entries() for p in problems
-            for path in write_problem(results, entry, p, out / slug(entry), cost)]
+    return [path for entry, folder in folders(out, results.entries()).items() for p in problems
+            for path in write_problem(results, entry, p, folder, cost)]

@@ -12,6 +12,7 @@ NoProp's own figures are in :mod:`optsuite.report.noprop_figures`.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -21,12 +22,14 @@ matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "optsuite"})
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from .anytime import COSTS, cost_to_reach, value_until_end  # noqa: E402
 from .reach import ECDF_PRECISIONS, Reference  # noqa: E402
 from .results import Results, slug, trace_loss  # noqa: E402
 
 GRID_POINTS = 200
+MATH = "mathtext"  # the gid of a text meant as mathtext: every other text is drawn as written (:func:`as_written`)
 COST_UNITS = {"sample_forwards": "sample-forwards (samples through the model)", "seconds": "wall-clock seconds"}
 
 
@@ -36,7 +39,22 @@ def colours(entries: list[str]) -> dict[str, tuple]:
     return {e: cmap(i % cmap.N) for i, e in enumerate(sorted(entries))}
 
 
+def literal(text: str) -> str:
+    """``text`` with its dollar signs escaped, so that matplotlib draws it as written instead of as mathtext."""
+    return re.sub(r"(?<!\\)\$", r"\\$", text)
+
+
+def as_written(fig) -> None:
+    """Escape the dollar signs of every text of ``fig`` (titles, legends, annotations) but those whose gid is
+    :data:`MATH`: a ``$`` in a problem key or an optimizer label is drawn, not parsed as mathtext. Tick labels are
+    drawn by the axes' formatters: those given as text must pass through :func:`literal` themselves."""
+    for text in fig.findobj(Text):
+        if text.get_gid() != MATH:
+            text.set_text(literal(text.get_text()))
+
+
 def save(fig, folder: Path, name: str) -> list[Path]:
+    as_written(fig)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
     for path in paths:
@@ -154,7 +172,7 @@ def ecdf_figure(results: Results, key: str, ref: Reference, palette: dict, folde
     ax.grid(True, alpha=0.3)
     solid_legend(ax, fontsize=8, title="optimizer (reached by the end)", title_fontsize=8)
     fig.supxlabel(f"targets: reference + $10^{{-0.2}}$ ... $10^{{-6}}$ x (start - reference); reference "
-                  f"{ref.loss:.4g} ({ref.source}), start {ref.start:.4g}", fontsize=8)
+                  f"{ref.loss:.4g} ({literal(ref.source)}), start {ref.start:.4g}", fontsize=8, gid=MATH)
     return save(fig, folder, f"ecdf-{slug(key)}")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..keys import settings_of
-from .figures import plt, save
+from .figures import literal, plt, save
 from .results import ACCURACY, Results, loss_metric, ok_runs, slug
 from .stats import bootstrap_median
 from .summary import interval
@@ -103,7 +103,7 @@ def block_loss_panel(ax, blocks: pd.DataFrame, palette: dict) -> None:
             ax.plot([slots.index((family, t)) for t in ts],
                     [ok_median(part[part["t"] == t], metric.column) if metric else np.nan for t in ts],
                     marker="o", color=palette[entry], label=entry if i == 0 else None)
-    ax.set_xticks(range(len(slots)), [f"{family_label(f, blocks)}\nt={t}" for f, t in slots])
+    ax.set_xticks(range(len(slots)), [literal(f"{family_label(f, blocks)}\nt={t}") for f, t in slots])
     if metric and (ok_runs(blocks)[metric.column].dropna() > 0).all():
         ax.set_yscale("log")
     ax.set_xlabel("block family and index t (1 = nearest the noise)")
@@ -131,7 +131,7 @@ def grouped_bars(ax, bars: list[tuple[str, str, float, list | None]], palette: d
         drawn = ax.bar(x, value, width, yerr=err, color=palette[entry], capsize=2)
         ax.bar_label(drawn, [format_number(value)], fontsize=6, padding=2)
         ticks.append((x, entry))
-    ax.set_xticks([x for x, _ in ticks], [e for _, e in ticks], rotation=90, fontsize=6)
+    ax.set_xticks([x for x, _ in ticks], [literal(e) for _, e in ticks], rotation=90, fontsize=6)
     for i, group in enumerate(groups):
         ax.text(i, 1.01, group, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
 

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 from ..registry import PROBLEMS
 from .anytime import COSTS, cost_to_reach
 from .results import TRAIN_LOSS, Results, has_metric, ok_runs, slug, trace_loss
@@ -51,6 +51,15 @@ def known_optimum(name: str) -> float | None:
         return PROBLEMS.get(name).optimum_loss
     except (UserError, AttributeError):
         return None
+
+
+def check_references(results: Results, names: Sequence[str]) -> None:
+    """Refuse a reference optimizer (``--reference NAME``) that ran nothing in the store."""
+    known = sorted(set(results.cells["optimizer"]))
+    for name in names:
+        if name not in known:
+            raise UserError(f"--reference {name!r} is no optimizer of the store{did_you_mean(name, known)}; "
+                            f"its optimizers: {', '.join(known)}")
 
 
 def reference(results: Results, key: str, optimizers: Sequence[str] = ()) -> Reference | None:

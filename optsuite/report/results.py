@@ -6,6 +6,7 @@ silently.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -34,9 +35,16 @@ TEST_LOSS = Metric("metric_test_loss", "test loss", False)
 TRAIN_LOSS = Metric("metric_train_loss", "train loss", False)
 
 
-def slug(text: str) -> str:
-    """A file-name-safe form of a problem key: ``sphere(dim=10) -> sphere-dim-10``."""
-    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "problem"
+SLUG_LENGTH = 150  # a longer slug is cut and ends in a hash of the whole text (file names hold 255 bytes)
+
+
+def slug(text: str, empty: str = "problem") -> str:
+    """A file-name-safe form of a problem key or label: ``sphere(dim=10) -> sphere-dim-10`` (``empty`` where nothing
+    is left); never ``.`` or ``..`` (no leading or trailing dot), at most :data:`SLUG_LENGTH` characters."""
+    name = re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-.") or empty
+    if len(name) > SLUG_LENGTH:
+        name = f"{name[:SLUG_LENGTH - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return name
 
 
 def has_metric(cells: pd.DataFrame, metric: Metric) -> bool:

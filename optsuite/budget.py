@@ -36,6 +36,8 @@ class Budget:
                 raise UserError(f"budget {f.name}={value!r} is not a number")
             if value <= 0:
                 raise UserError(f"budget {f.name}={value} must be positive")
+            if f.name in INTEGER_UNITS and not float(value).is_integer():
+                raise UserError(f"budget {f.name}={value} must be a whole number")
         if all(getattr(self, f.name) is None for f in fields(self)):
             raise UserError(f"a budget needs at least one limit ({', '.join(UNITS)})")
 
@@ -48,6 +50,8 @@ class Budget:
                 key, sep, value = item.partition("=")
                 if not sep:
                     raise UserError(f"budget {item!r} is not UNIT=VALUE (units: {', '.join(UNITS)})")
+                if key.strip() in pairs:
+                    raise UserError(f"budget {key.strip()} is given twice; give it once")
                 try:
                     pairs[key.strip()] = float(value)
                 except ValueError:

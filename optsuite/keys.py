@@ -84,6 +84,8 @@ def parse_pairs(items: list[str], what: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"{what} {item!r} is not KEY=VALUE")
+        if key.strip() in out:
+            raise UserError(f"{what} {key.strip()!r} is given twice ({', '.join(items)}); give it once")
         out[key.strip()] = parse_value(value.strip())
     return out
 
@@ -112,6 +114,8 @@ def parse_solver(spec: str, what: str = "optimizer") -> tuple[str, dict[str, Any
         label, sep, solver = text.partition(": ")
         if not sep or not label.strip():
             raise UserError(f"{what} {spec!r}: a part override is 'PART: NAME(key=value,...)', not {text!r}")
+        if label.strip() in parts:
+            raise UserError(f"{what} {spec!r}: part {label.strip()!r} is overridden twice; give one solver per part")
         part_name, part_hyper = parse_spec(solver, f"{what} part {label.strip()!r}")
         parts[label.strip()] = {"name": part_name, "hyper": part_hyper}
     return name, hyper, parts

@@ -118,12 +118,14 @@ def build_all(problems: list[Entry], optimizers: list[Entry], m: Mistakes, skip:
     pairs to skip."""
     built, unsupported = [], set()
     for entry in optimizers:
-        for label, solver in entry.parts.items():
+        broken = False
+        for part in entry.part_entries():
             try:
-                OPTIMIZERS.create(solver["name"], **solver["hyper"])
+                OPTIMIZERS.create(part.name, **part.fixed)
             except UserError as exc:
-                m.add(f"{entry.where}.parts.{label}", str(exc))
-        for hyper, where in entry.points():
+                m.add(part.where, str(exc))
+                broken = True
+        for hyper, where in [] if broken else entry.points():  # a broken part is its one mistake
             try:
                 for values in combinations(entry.tune):
                     OPTIMIZERS.create(entry.name, **hyper, **values)
@@ -162,7 +164,7 @@ def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: lis
            tuning: TuningSettings = TuningSettings()) -> Matrix:
     """Check names and settings (reporting them with any mistakes already in ``m``), then builds,
     then expand to cells and refuse duplicates; raises all mistakes of the first stage that has any."""
-    for entry in [*problems, *optimizers]:
+    for entry in [*problems, *optimizers, *(part for o in optimizers for part in o.part_entries())]:
         check_entry(entry, m)
     m.check()
     unsupported = build_all(problems, optimizers, m, skip, local)

@@ -60,6 +60,12 @@ class Entry:
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)  # an optimizer's part overrides
     optimizers: list[str] | None = None  # a problem's: the registered optimizer names that run it (None: all)
     tune: dict[str, list[Any]] = field(default_factory=dict)  # an optimizer's: values to tune (runners/tuning.py)
+    parts_at: dict[str, str] = field(default_factory=dict)  # where each part override is, for messages
+
+    def part_entries(self) -> list["Entry"]:
+        """Each part override as an optimizer entry of its own (no grid), for the checks an entry gets."""
+        return [Entry("optimizer", at, part["name"], part["hyper"], {}, at, {k: f"{at}: {k}" for k in part["hyper"]})
+                for label, part in self.parts.items() for at in [self.parts_at.get(label, f"{self.where}.parts.{label}")]]
 
     def allows(self, optimizer: "Entry") -> bool:
         """Whether the optimizer entry runs on this problem entry (see ``optimizers``)."""

@@ -55,6 +55,7 @@ TOP_KEYS = ("name", "description", "seeds", "budgets", "unsupported", "imports",
 TUNING_KEYS = ("seeds", "fraction")
 RUN_KEYS = {"jobs": int, "time_limit": float, "gpu_slots": int, "batch_runs": int}
 SETTINGS_KEY = {"problem": "settings", "optimizer": "hyper"}
+NAME_BYTES = 255  # the longest file name most file systems take
 
 
 # -- locating and reading a spec file ----------------------------------------------------
@@ -94,9 +95,10 @@ def from_toml(data: dict[str, Any], source: str, base: Path, default_name: str, 
         if key not in TOP_KEYS:
             m.add(key, f"unknown key; known: {', '.join(TOP_KEYS)}")
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name) or name in (".", ".."):
-        m.add("name", f"{name!r} must be a string of letters, digits, '.', '_' or '-', not '.' or '..' "
-                      "(it names the store folder)")
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name) or name in (".", "..") \
+            or len(name.encode()) > NAME_BYTES:
+        m.add("name", f"{name!r} must be a string of letters, digits, '.', '_' or '-', not '.' or '..', of at most "
+                      f"{NAME_BYTES} bytes (it names the store folder)")
     plugins = parse_imports(data.get("imports", []), base, m)
     seeds = parse_seeds(data.get("seeds", 1), "seeds", m)
     budgets = parse_budgets(data["budgets"], "budgets", m) if "budgets" in data else None
@@ -131,7 +133,8 @@ def from_flags(problems: list[str], optimizers: list[str], seeds: int, budget: l
             (name, settings), parts = parse_spec(text, kind), {}
         else:
             name, settings, parts = parse_solver(text, kind)
-        return Entry(kind, where, name, settings, {}, where, {k: f"{where}: {k}" for k in settings}, parts=parts)
+        return Entry(kind, where, name, settings, {}, where, {k: f"{where}: {k}" for k in settings}, parts=parts,
+                     parts_at={label: f"{where}: part {label!r}" for label in parts})
 
     return expand("run", [entry("problem", "-p", text) for text in problems],
                   [entry("optimizer", "-o", text) for text in optimizers],

@@ -43,11 +43,18 @@ def test_dataset_split_is_stratified_and_standardised_on_train():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"evaluations": -1}, {"seconds": 0}, {"furlongs": 3}, {}, {"steps": "many"}, {"flops": float("nan")}]
+    "bad", [{"evaluations": -1}, {"seconds": 0}, {"furlongs": 3}, {}, {"steps": "many"}, {"flops": float("nan")},
+            {"steps": 0.5}, {"evaluations": 2000.7}, {"peak_memory_bytes": 1.5}, ["evaluations=2", "evaluations=3"]]
 )
 def test_bad_budgets_are_refused(bad):
     with pytest.raises(UserError):
         Budget.parse(bad)
+
+
+def test_a_count_is_a_whole_number_whatever_its_type():
+    assert Budget.parse(["sample_forwards=6e4", "seconds=0.5"]).as_dict() == {"sample_forwards": 60000, "seconds": 0.5}
+    with pytest.raises(UserError, match="budget steps=0.5 must be a whole number"):
+        Budget(steps=0.5)
 
 
 def test_unknown_names_list_the_known_ones():

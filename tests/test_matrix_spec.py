@@ -217,3 +217,58 @@ def test_a_gpu_setting_needs_a_gpu_here_unless_cells_run_elsewhere(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("problems[0].settings.device: device 'cuda' asked for")
     cells = load_matrix(str(write(tmp_path, text)), local=False).cells  # a Dask cluster's workers judge
     assert [c.device for c in cells] == ["cuda"]
+
+
+ND = ["-p", "noprop-dt(T=2,hidden=8)", "-s", "1", "-b", "sample_forwards=6e4", "--dry-run"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["-o", "cma + head: analytic + head: gd"], "part 'head' is overridden twice"),
+    (["-o", "cma + head: gd(lr=1e999)"], "-o cma + head: gd(lr=1e999): part 'head': lr: inf is not a finite number"),
+    (["-p", "sphere(dim=10,dim=20)", "-o", "gd"], "problem setting 'dim' is given twice (dim=10, dim=20)"),
+    (["-o", "gd", "-b", "evaluations=2000", "-b", "evaluations=3000"], "budget evaluations is given twice"),
+    (["-o", "gd", "-b", "steps=0.5"], "budget steps=0.5 must be a whole number"),
+    (["-o", "gd", "-b", "evaluations=2000.7"], "budget evaluations=2000.7 must be a whole number"),
+    (["-o", "gd", "-b", "peak_memory_bytes=1.5"], "budget peak_memory_bytes=1.5 must be a whole number"),
+])
+def test_nonsense_is_refused_in_one_line(argv, needle, capsys):
+    assert main(["run", *ND, *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("solver,place,needle", [
+    ("nosuch", "", "unknown optimizer 'nosuch'"),
+    ("gd(lrr=1)", ": lrr", "optimizer 'gd' has no hyperparameter 'lrr' (did you mean 'lr'?)"),
+    ("gd(lr='fast')", ": lr", "expected a number, got 'fast'"),
+    ("gd(lr=1e999)", ": lr", "inf is not a finite number"),
+])
+@pytest.mark.parametrize("given", ["flag", "toml"])
+def test_a_mistake_in_a_part_override_is_one_line_at_its_place(solver, place, needle, given, tmp_path, capsys):
+    if given == "flag":
+        argv, at = ["run", *ND, "-o", f"cma + head: {solver}"], f"error: -o cma + head: {solver}: part 'head'{place}: "
+    else:
+        spec = write(tmp_path, f"""
+            [[problems]]
+            name = "noprop-dt"
+            settings = {{ T = 2, hidden = 8 }}
+            [[optimizers]]
+            name = "cma"
+            parts = {{ head = "{solver}" }}
+            """)
+        argv, at = ["run", str(spec), "--dry-run"], f"error: {spec}: optimizers[0].parts.head{place}: "
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(at + needle), err
+
+
+def test_a_matrix_name_too_long_for_a_folder_is_refused_before_any_folder_is_made(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = write(tmp_path, f'name = "{"n" * 300}"\n[[problems]]\nname = "sphere"\n[[optimizers]]\nname = "gd"\n')
+    assert main(["run", str(spec), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "name: " in err and "at most 255 bytes" in err and sorted(tmp_path.iterdir()) == [spec]
+    long = tmp_path / "new" / ("x" * 300)  # the file system refuses it: the folders made on the way go again
+    assert main(["run", "-p", "sphere", "-o", "gd", "-s", "1", "-b", "steps=2", "--out", str(long), "-q"]) == 2
+    assert "cannot write there (File name too long)" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == [spec]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from optsuite.errors import UserError
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+CLASSES = 10  # MNIST's digits and CIFAR-10's classes: labels 0..9
 
 # IDX element type codes -> big-endian numpy dtypes
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -28,8 +31,11 @@ def find_folder(root: str | None, dataset: str, names: tuple[str, ...], subfolde
         raise UserError(f"dataset {dataset!r} needs data_root: a folder with {expected}")
     base = Path(root).expanduser()
     for folder in (base, *(base / s for s in subfolders)):
-        if all((folder / n).is_file() or (folder / f"{n}.gz").is_file() for n in names):
-            return folder
+        try:
+            if all((folder / n).is_file() or (folder / f"{n}.gz").is_file() for n in names):
+                return folder
+        except OSError as exc:  # e.g. a folder this process may not read
+            raise UserError(f"dataset {dataset!r}: cannot look into {folder} ({exc.strerror})") from None
     raise UserError(f"dataset {dataset!r}: no folder at or under {base} holds {expected} (raw or .gz)")
 
 
@@ -40,7 +46,7 @@ def read_bytes(path: Path) -> bytes:
         if path.is_file():
             return path.read_bytes()
         return gzip.decompress(gz.read_bytes())
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib: a gzip body that does not decompress
         raise UserError(f"cannot read {gz if not path.is_file() else path}: {exc}") from None
 
 
@@ -69,7 +75,15 @@ def read_mnist(root: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     for x, y, part in ((x_tr, y_tr, "train"), (x_te, y_te, "t10k")):
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise UserError(f"mnist {part} files in {folder} disagree: images {x.shape}, labels {y.shape}")
+        check_labels(y, f"mnist {part} labels in {folder}")
     return x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64)
+
+
+def check_labels(y: np.ndarray, what: str) -> None:
+    """Refuse labels ``y [n]`` outside 0..CLASSES - 1 (a file of something else, or damaged)."""
+    bad = y[(y < 0) | (y >= CLASSES)]
+    if len(bad):
+        raise UserError(f"{what}: {len(bad)} labels outside 0..{CLASSES - 1} (e.g. {bad[0]}); is it the right file?")
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
@@ -98,6 +112,7 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path} is not a CIFAR-10 python batch ({type(exc).__name__})") from None
     if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or y.shape != (len(x),):
         raise UserError(f"{path} is malformed: data {x.shape}, labels {y.shape}; expected [n, 3072] and [n]")
+    check_labels(y, f"the labels of {path}")
     return x.reshape(-1, 3, 32, 32), y
 
 

@@ -18,6 +18,7 @@ read it once.
 from __future__ import annotations
 
 import functools
+import numbers
 import random
 from dataclasses import dataclass
 
@@ -138,6 +139,8 @@ def load_dataset(name: str = "digits", root: str | None = None, seed: int = 0, t
                         f"{' and '.join(sorted(FROM_FILES))}: set dataset too")
     if not 0 < test_fraction < 1:
         raise UserError(f"test_fraction={test_fraction} must lie strictly between 0 and 1")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise UserError(f"data_seed={seed!r} must be an integer from 0 to 2**32 - 1")
     if name in OFFICIAL_SPLIT:
         seed, test_fraction = 0, 0.2  # unused: one cache entry whatever the caller's split settings
     return cached_dataset(name, None if root is None else str(root), int(seed), float(test_fraction))

@@ -26,7 +26,7 @@ from .datasets import DATA_HELP, load_dataset
 from .noprop_blocks import FEATURE_INITS
 from .noprop_families import make_block
 from .noprop_embedding import initial_embedding
-from .noprop_schedule import NoiseSchedule
+from .noprop_schedule import CLAMP, NoiseSchedule
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 METRICS_CHUNK_BYTES = 4 << 30  # a split's estimated activations above this (or the free memory's cap) go in chunks
@@ -78,6 +78,10 @@ class NoPropProblem(Problem):
         self.settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         for key in ("T", "hidden", "batch_size", "channels"):
             self.check_positive_int(key, self.settings[key])
+        if NoiseSchedule.flat(T):
+            raise UserError(f"problem {self.name!r}: T={T} is too many blocks: the noise schedule (clamped to "
+                            f"[{CLAMP:g}, 1 - {CLAMP:g}]) would give a block no loss weight; T can be at most "
+                            f"{NoiseSchedule.most_steps()}")
         if not eta > 0:
             raise UserError(f"problem {self.name!r}: eta={eta!r} must be positive")
         if feature_init not in FEATURE_INITS:

@@ -7,6 +7,7 @@ z_0 ~ N(0, I) to z_T with the Gaussian posterior coefficients a_t, b_t, c_t.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -28,6 +29,26 @@ class NoiseSchedule:
         f = torch.cos((steps / T + s) / (1 + s) * math.pi / 2) ** 2
         ddpm = f / f[0]  # decreasing: 1 at step 0, ~0 at step T
         return cls(ddpm.flip(0).clamp(CLAMP, 1 - CLAMP))
+
+    @staticmethod
+    def flat(T: int, s: float = 0.008) -> bool:
+        """Whether :meth:`cosine` of ``T`` steps gives a block a zero loss weight: the clamp makes the first two
+        (or the last two) alpha_bar equal, so SNR(t) = SNR(t - 1). Computed at the four ends, for any ``T``."""
+        steps = torch.tensor([0, 1, T - 1, T], dtype=torch.float64)
+        f = torch.cos((steps / T + s) / (1 + s) * math.pi / 2) ** 2
+        ddpm = (f / f[0]).clamp(CLAMP, 1 - CLAMP)
+        return bool(ddpm[0] == ddpm[1] or ddpm[2] == ddpm[3])
+
+    @classmethod
+    @functools.lru_cache(maxsize=None)
+    def most_steps(cls) -> int:
+        """The largest ``T`` whose :meth:`cosine` schedule gives every block a positive loss weight (see :meth:`flat`;
+        every larger ``T`` gives some block none)."""
+        low, high = 1, 2**20  # flat(low) is False, flat(high) True
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if cls.flat(middle) else (middle, high)
+        return low
 
     @property
     def T(self) -> int:

@@ -120,3 +120,56 @@ def test_unknown_dataset_and_bad_fraction():
         load_dataset("imagenet")
     with pytest.raises(UserError, match="test_fraction"):
         load_dataset("digits", test_fraction=1.5)
+
+
+def test_a_gz_file_whose_body_does_not_decompress_is_a_user_error(tmp_path):
+    write_mnist(tmp_path, gz=True)
+    path = tmp_path / f"{MNIST_FILES[0]}.gz"
+    data = bytearray(path.read_bytes())
+    data[12:40] = bytes(28)  # the gzip header stays valid; the deflate stream does not
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match=f"cannot read {path}: Error -3 while decompressing"):
+        load_dataset("mnist", root=str(tmp_path))
+
+
+@pytest.mark.parametrize("labels", ["train", "t10k"])
+def test_mnist_labels_outside_the_ten_classes_are_refused(tmp_path, labels):
+    write_mnist(tmp_path)
+    name = MNIST_FILES[1 if labels == "train" else 3]
+    n = 30 if labels == "train" else 10
+    (tmp_path / name).write_bytes(idx_bytes(50 + np.arange(n) * 6))  # values 50..230, as in a file of pixels
+    with pytest.raises(UserError, match=f"mnist {labels} labels in .*: {n} labels outside 0..9 \\(e.g. 50\\)"):
+        load_dataset("mnist", root=str(tmp_path))
+
+
+def test_cifar10_labels_outside_the_ten_classes_are_refused(tmp_path):
+    write_cifar(tmp_path)
+    (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 12]}))
+    with pytest.raises(UserError, match="test_batch: 1 labels outside 0..9"):
+        load_dataset("cifar10", root=str(tmp_path))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True])
+def test_a_split_seed_outside_numpys_range_is_a_user_error(seed, capsys):
+    with pytest.raises(UserError, match="data_seed=.* must be an integer from 0 to 2\\*\\*32 - 1"):
+        load_dataset("digits", seed=seed)
+    from optsuite.cli import main
+
+    assert main(["run", "-p", "noprop-dt(data_seed=-1)", "-o", "gd", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "data_seed=-1 must be an integer" in err and len(err.splitlines()) == 1
+
+
+def test_a_data_root_that_cannot_be_read_is_one_line(tmp_path):
+    from unprivileged import optsuite
+
+    write_mnist(tmp_path / "locked")
+    (tmp_path / "locked").chmod(0)
+    try:
+        done = optsuite("run", "-p", f"least-squares(dataset=mnist,data_root={tmp_path / 'locked'})", "-o", "gd",
+                        "--dry-run")
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().endswith(f"dataset 'mnist': cannot look into {tmp_path / 'locked'} (Permission denied)")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -119,3 +119,23 @@ def test_kl_of_q_z0_against_standard_normal():
         torch.distributions.Normal(math.sqrt(ab0) * row, math.sqrt(1 - ab0)),
         torch.distributions.Normal(torch.zeros(2, dtype=torch.float64), 1.0)).sum()) for row in u]
     assert schedule.kl_to_standard_normal(u).tolist() == pytest.approx(expected, rel=1e-9)
+
+
+def test_flat_says_when_the_clamp_gives_a_block_no_loss_weight_and_most_steps_is_the_last_t_without():
+    for T in range(1, 400):
+        assert NoiseSchedule.flat(T) == bool((NoiseSchedule.cosine(T).snr().diff() <= 0).any()), T
+    most = NoiseSchedule.most_steps()
+    assert not NoiseSchedule.flat(most) and NoiseSchedule.flat(most + 1) and NoiseSchedule.flat(10**12)
+    assert min(NoiseSchedule.cosine(most).block_weight(t, 0.1) for t in range(1, most + 1)) > 0
+
+
+def test_too_many_blocks_are_refused_at_once_not_after_building_each(capsys):
+    import time
+
+    from optsuite.cli import main
+
+    started = time.monotonic()
+    assert main(["run", "-p", "noprop-dt(T=100000,hidden=8)", "-o", "gd", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert time.monotonic() - started < 30 and len(err.splitlines()) == 1
+    assert "T=100000 is too many blocks" in err and f"T can be at most {NoiseSchedule.most_steps()}" in err

@@ -67,6 +67,12 @@ class Budget:
             clean[k] = int(v) if k in INTEGER_UNITS and float(v).is_integer() else v
         return cls(**clean)
 
+    @staticmethod
+    def or_default(budget: "Budget | None", optimizer) -> "Budget":
+        """What a run of ``optimizer`` (an optimizer or its class) gets: ``budget``, or where that is None (no budget
+        named) the optimizer's ``default_budget``. Every path that runs or plans a run decides this here."""
+        return optimizer.default_budget if budget is None else budget
+
     def as_dict(self) -> dict[str, float]:
         """The limits set, by unit (in :data:`UNITS` order)."""
         return {unit: getattr(self, unit) for unit in UNITS if getattr(self, unit) is not None}
@@ -107,3 +113,8 @@ class Budget:
         if seconds is None or (self.seconds is not None and self.seconds <= seconds):
             return self
         return replace(self, seconds=seconds)
+
+    def cut_short(self, used: "Budget", status: str, stop: str) -> bool:
+        """Whether a run under ``used`` (this budget :meth:`capped` by a time limit) that ended with ``status`` and
+        ``stop`` was stopped by the time limit rather than by this budget: status "timeout", not "ok"."""
+        return status == "ok" and stop == "seconds" and used != self

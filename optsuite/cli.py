@@ -5,7 +5,6 @@ Bad input exits with code 2 and one line naming the problem; no traceback.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import signal
 import sys
@@ -112,12 +111,12 @@ def noprop_command(
     """
     from optsuite.report.networks import seed_lines
     from optsuite.runners.execute import Backend, resume
+    from optsuite.runners.matrix import RunSettings
     from optsuite.runners.sandbox import Job
     from optsuite.runners.spec import from_flags
     from optsuite.store import Store
 
-    if isinstance(jobs, bool) or jobs < 1:
-        raise UserError(f"--jobs {jobs} must be at least 1")
+    RunSettings().overridden({"jobs": jobs})
     settings = parse_pairs(setting, "--set")
     problem = f"noprop-dt({','.join(f'{k}={v!r}' for k, v in settings.items())})"
     spec = from_flags([problem], [optimizer], seeds, budget)
@@ -175,16 +174,10 @@ def run_command(
     else:
         spec = from_flags(problem or ["least-squares"], optimizer or ["gd", "montecarlo"], 3 if seeds is None else seeds,
                           budget)
-    runner = Backend(backend, jobs if jobs is not None else spec.run.jobs or 1, scheduler)
-    limit = time_limit if time_limit is not None else spec.run.time_limit
-    slots = gpu_slots if gpu_slots is not None else spec.run.gpu_slots or 1
-    if limit is not None and not (math.isfinite(limit) and limit > 0):
-        raise UserError(f"--time-limit {limit:g} must be a positive, finite number of seconds")
-    if slots < 1:
-        raise UserError(f"--gpu-slots {slots} must be at least 1")
-    together = batch_runs if batch_runs is not None else spec.run.batch_runs or 1
-    if together < 1:
-        raise UserError(f"--batch-runs {together} must be at least 1")
+    settings = spec.run.overridden({"jobs": jobs, "time_limit": time_limit, "gpu_slots": gpu_slots,
+                                    "batch_runs": batch_runs})
+    runner = Backend(backend, settings.jobs or 1, scheduler)
+    limit, slots, together = settings.time_limit, settings.gpu_slots or 1, settings.batch_runs or 1
     default_out = Path("results") / (spec.name if matrix else time.strftime("run-%Y%m%d-%H%M%S"))
     store = Store(out or default_out)
     if dry_run:

@@ -203,7 +203,8 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
     finishes.
     """
     sizes = [built.dim for _, built, _ in planned]
-    budgets = (split_budget(budget, sizes, problem.budget_split) if budget else [s.default_budget for _, _, s in planned])
+    budgets = (split_budget(budget, sizes, problem.budget_split) if budget else
+               [Budget.or_default(None, s) for _, _, s in planned])
     share = lambda seconds, parts: None if seconds is None else seconds * min(jobs, parts) / parts
     shares = [share(time_limit, len(planned))] * len(planned)
     capped = [b.capped(shares[0]) for b in budgets]
@@ -231,9 +232,7 @@ def run_parts(problem: Decomposable, planned: list[tuple[Part, Problem, Optimize
         train(list(range(len(planned))))
     records, failure = [], None
     for (part, built, solver), own, used, result, seconds in zip(planned, budgets, capped, results, shares):
-        status = result.status
-        if status == "ok" and result.stop == "seconds" and used != own:
-            status = "timeout"
+        status = "timeout" if own.cut_short(used, result.status, result.stop) else result.status
         records.append(part_record(part, built, solver, used, result, status))
         if status != "ok" and failure is None:
             failure = (status, f"{part.label}: {result.error or f'stopped at its {seconds:g} s share of the time limit'}")

@@ -69,7 +69,7 @@ class RunLoop:
         if reason:
             raise UserError(reason)
         self.problem, self.optimizer, self.seed = problem, optimizer, seed
-        self.budget = budget or optimizer.default_budget
+        self.budget = Budget.or_default(budget, optimizer)
         self.ledger = Ledger(problem.device)
         self.metered = MeteredProblem(problem, self.ledger)
         self.status, self.stop, self.error = "ok", "", None

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from itertools import groupby
 
+from optsuite.budget import Budget
 from optsuite.parts import Decomposable
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 
@@ -41,7 +42,7 @@ def cells_of(task: Task) -> tuple[Cell, ...]:
 
 def can_batch(cell: Cell) -> bool:
     """Whether ``cell`` may share its evaluations (see the module's note)."""
-    budget = cell.budget or OPTIMIZERS.get(cell.optimizer).default_budget
+    budget = Budget.or_default(cell.budget, OPTIMIZERS.get(cell.optimizer))
     return (getattr(OPTIMIZERS.get(cell.optimizer), "batchable", False) and not cell.parts and budget.seconds is None
             and not issubclass(PROBLEMS.get(cell.problem), Decomposable))
 

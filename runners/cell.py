@@ -89,7 +89,7 @@ class Cell:
         reason = self.unsupported(problem)
         if reason:
             raise UserError(reason)
-        return problem, optimizer, self.budget or optimizer.default_budget
+        return problem, optimizer, Budget.or_default(self.budget, optimizer)
 
 
 @lru_cache(maxsize=1)
@@ -219,7 +219,7 @@ def run_row(row: dict[str, Any], problem, own_budget, budget, result, time_limit
     """The rows of one run (``budget``: its own, capped by ``time_limit``): status, metrics, costs, trace."""
     row.update(status=result.status, stop=result.stop, error=result.error or "", dim=problem.dim,
                minibatch=problem.minibatched)
-    if result.status == "ok" and result.stop == "seconds" and budget != own_budget:
+    if own_budget.cut_short(budget, result.status, result.stop):
         row.update(status="timeout", stop="time_limit", error=f"stopped at the {time_limit:g} s time limit")
     return finished(row, result, with_checkpoint_metrics(problem, result))
 

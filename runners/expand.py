@@ -195,7 +195,7 @@ def expand(name: str, problems: list[Entry], optimizers: list[Entry], seeds: lis
 def tune(cells: list[Cell], entry: Entry, settings: TuningSettings, tunings: list) -> list[Cell]:
     """Register the tuning of ``cells`` (one configuration over the seeds); -> its evaluation cells as placeholders
     (checked for duplicates like any cell, then left to the tuning)."""
-    found = tuning(cells, entry.tune, settings, OPTIMIZERS.get(entry.name).default_budget)
+    found = tuning(cells, entry.tune, settings, OPTIMIZERS.get(entry.name))
     tunings.append(found)
     return list(found.evaluations)
 

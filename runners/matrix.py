@@ -6,7 +6,8 @@ is expanded into cells (expand.py).
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from optsuite.budget import Budget
@@ -34,12 +35,34 @@ class Mistakes:
             raise UserError("\n".join(self.lines))
 
 
+RUN_KEYS = {"jobs": int, "time_limit": float, "gpu_slots": int, "batch_runs": int}  # [run] keys and their types
+
+
+def run_mistake(key: str, value: Any) -> str | None:
+    """What is wrong with run setting ``key`` = ``value`` (a positive number of its type), from a matrix's ``[run]``
+    table or from the command line's flag of the same name; None if nothing."""
+    kind = RUN_KEYS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, kind)) or not (math.isfinite(value) and value > 0):
+        return f"expected a positive {'integer' if kind is int else 'number'}, got {value!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class RunSettings:
     jobs: int | None = None
     time_limit: float | None = None
     gpu_slots: int | None = None
     batch_runs: int | None = None
+
+    def overridden(self, flags: dict[str, Any]) -> "RunSettings":
+        """These settings with the command line's ``flags`` (``{"time_limit": 5.0}``; None: not given), each checked
+        by :func:`run_mistake`; a mistake is a UserError naming the flag (``--time-limit``)."""
+        given = {key: value for key, value in flags.items() if value is not None}
+        for key, value in given.items():
+            mistake = run_mistake(key, value)
+            if mistake:
+                raise UserError(f"--{key.replace('_', '-')} {value:g}: {mistake}")
+        return replace(self, **{key: RUN_KEYS[key](value) for key, value in given.items()})
 
 
 @dataclass

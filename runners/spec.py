@@ -34,7 +34,6 @@ number, got 'fast'``).
 from __future__ import annotations
 
 import json
-import math
 import re
 import tomllib
 from importlib.resources import files
@@ -46,14 +45,13 @@ from optsuite.keys import parse_solver, parse_spec
 from optsuite.budget import Budget
 
 from .expand import expand
-from .matrix import Entry, Matrix, Mistakes, RunSettings
+from .matrix import RUN_KEYS, Entry, Matrix, Mistakes, RunSettings, run_mistake
 from .plugins import load_plugins
 from .tuning import Settings as TuningSettings
 
 TOP_KEYS = ("name", "description", "seeds", "budgets", "unsupported", "imports", "run", "tuning", "problems",
             "optimizers")
 TUNING_KEYS = ("seeds", "fraction")
-RUN_KEYS = {"jobs": int, "time_limit": float, "gpu_slots": int, "batch_runs": int}
 SETTINGS_KEY = {"problem": "settings", "optimizer": "hyper"}
 NAME_BYTES = 255  # the longest file name most file systems take
 
@@ -277,13 +275,12 @@ def parse_tuning(value: Any, seeds: list[int], m: Mistakes) -> TuningSettings:
 def parse_run(value: Any, m: Mistakes) -> RunSettings:
     settings = {}
     for key, item in as_table(value, "run", m).items():
-        kind = RUN_KEYS.get(key)
-        if kind is None:
+        if key not in RUN_KEYS:
             m.add(f"run.{key}", f"unknown key; known: {', '.join(RUN_KEYS)}")
-        elif isinstance(item, bool) or not isinstance(item, (int, kind)) or not (math.isfinite(item) and item > 0):
-            m.add(f"run.{key}", f"expected a positive {'integer' if kind is int else 'number'}, got {item!r}")
+        elif run_mistake(key, item):
+            m.add(f"run.{key}", run_mistake(key, item))
         else:
-            settings[key] = kind(item)
+            settings[key] = RUN_KEYS[key](item)
     return RunSettings(**settings)
 
 

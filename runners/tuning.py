@@ -78,11 +78,11 @@ def group_id(cell: Cell, grid: dict[str, list[Any]], settings: Settings) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def tuning(evaluations: list[Cell], grid: dict[str, list[Any]], settings: Settings, default: Budget) -> Tuning:
-    """The tuning of ``evaluations`` (one configuration, one cell per evaluation seed) over ``grid``; ``default``:
-    the optimizer's budget where the cells name none."""
+def tuning(evaluations: list[Cell], grid: dict[str, list[Any]], settings: Settings, optimizer) -> Tuning:
+    """The tuning of ``evaluations`` (one configuration, one cell per evaluation seed) over ``grid``; ``optimizer``:
+    their optimizer's class, whose default budget they get where they name none (:meth:`Budget.or_default`)."""
     group = group_id(evaluations[0], grid, settings)
-    budget = (evaluations[0].budget or default).scaled(settings.fraction)
+    budget = Budget.or_default(evaluations[0].budget, optimizer).scaled(settings.fraction)
     trials = tuple(replace(evaluations[0], seed=seed, budget=budget, hyper={**evaluations[0].hyper, **values},
                            role="tune", group=group)
                    for values in combinations(grid) for seed in settings.seeds)

@@ -165,3 +165,28 @@ def test_peak_memory_is_per_run_not_the_process_lifetime():
     with open("/proc/self/status") as fh:
         resident = int(next(l for l in fh if l.startswith("VmRSS:")).split()[1]) * 1024
     assert 0 < result.spent["peak_memory_bytes"] < resident + 400e6
+
+
+def test_what_no_budget_means_is_decided_in_one_place(monkeypatch):
+    """Budget.or_default: change it there and a run, a cell, a network's parts and a tuning's trials all follow."""
+    from optsuite.parts import plan, run_parts
+    from optsuite.runners.tuning import Settings, tuning
+
+    monkeypatch.setattr(Budget, "or_default", staticmethod(lambda budget, optimizer: budget or Budget(steps=2)))
+    sphere = PROBLEMS.create("sphere", dim=3)
+    assert run(sphere, OPTIMIZERS.create("gd"), None).spent["steps"] == 2
+    assert Cell("sphere", "gd", 0, None, {"dim": 3}).build()[2] == Budget(steps=2)
+    network = PROBLEMS.create("noprop-dt", T=2, hidden=4)
+    parts = run_parts(network, plan(network, "gd", {}), None, 0, checkpoints=())
+    assert [p["budget"] for p in parts.parts] == [{"steps": 2}] * 3
+    trials = tuning([Cell("sphere", "gd", 0, None, {"dim": 3})], {"lr": [0.1]}, Settings(fraction=0.5),
+                    OPTIMIZERS.get("gd")).trials
+    assert {t.budget for t in trials} == {Budget(steps=1)}
+
+
+def test_a_run_stopped_by_the_time_limit_is_a_timeout_decided_in_one_place(monkeypatch):
+    monkeypatch.setattr(Budget, "cut_short", lambda own, used, status, stop: True)
+    for cell in (Cell("sphere", "gd", 0, Budget(steps=3), {"dim": 3}),
+                 Cell("noprop-dt", "gd", 0, Budget(steps=3), {"T": 2, "hidden": 4})):
+        row, _ = result_rows(cell, time_limit=100.0)
+        assert row["status"] == "timeout", cell.problem

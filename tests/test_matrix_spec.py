@@ -182,7 +182,7 @@ def test_cli_reports_spec_mistakes_with_exit_code_2(tmp_path, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["run", "no-such-matrix"], "no matrix file 'no-such-matrix'"),
     (["run", "default", "-p", "sphere"], "not both"),
-    (["run", "-p", "sphere", "-j", "0"], "jobs=0 must be at least 1"),
+    (["run", "-p", "sphere", "-j", "0"], "--jobs 0: expected a positive integer, got 0"),
     (["run", "-p", "sphere", "--backend", "mpi"], "unknown backend 'mpi'"),
     (["run", "-p", "sphere(dim=ten)"], "-p sphere(dim=ten): dim: expected an integer, got 'ten'"),
 ])
@@ -272,3 +272,15 @@ def test_a_matrix_name_too_long_for_a_folder_is_refused_before_any_folder_is_mad
     assert main(["run", "-p", "sphere", "-o", "gd", "-s", "1", "-b", "steps=2", "--out", str(long), "-q"]) == 2
     assert "cannot write there (File name too long)" in capsys.readouterr().err
     assert sorted(tmp_path.iterdir()) == [spec]
+
+
+@pytest.mark.parametrize("key", ["jobs", "time_limit", "gpu_slots", "batch_runs"])
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_a_run_setting_is_checked_by_one_rule_in_the_run_table_and_as_a_flag(key, value, tmp_path, capsys):
+    spec = write(tmp_path, f'[run]\n{key} = {value}\n[[problems]]\nname = "sphere"\n[[optimizers]]\nname = "gd"\n')
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    in_table = capsys.readouterr().err.strip()
+    assert main(["run", "-p", "sphere", "-o", "gd", f"--{key.replace('_', '-')}", value, "--dry-run"]) == 2
+    as_flag = capsys.readouterr().err.strip()
+    assert in_table.startswith(f"error: {spec}: run.{key}: ") and as_flag.startswith(f"error: --{key.replace('_', '-')} ")
+    assert in_table.split(f"run.{key}: ")[1].replace(".0", "") == as_flag.split(f"{value}: ")[1].replace(".0", "")

@@ -35,10 +35,15 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
 
 from optsuite.errors import UserError
 from optsuite.keys import parse_solver, parse_spec

@@ -1,15 +1,31 @@
-"""optsuite: gradient-free optimizers against gradient descent on NoProp and whole-network losses."""
-from .budget import Budget
-from .capabilities import FeatureLayer, LinearReadout
-from .errors import UserError
-from .ledger import Ledger
-from .optimizer import Optimizer, StepInfo
-from .problem import Cost, Draw, Problem
-from .registry import OPTIMIZERS, PROBLEMS, register_optimizer, register_problem
-from .run import RunResult, run
+"""optsuite: gradient-free optimizers against gradient descent on NoProp and whole-network losses.
 
-__version__ = "0.1.0"
-__all__ = [
-    "Budget", "Cost", "Draw", "FeatureLayer", "Ledger", "LinearReadout", "OPTIMIZERS", "Optimizer", "PROBLEMS",
-    "Problem", "RunResult", "StepInfo", "UserError", "register_optimizer", "register_problem", "run",
-]
+The names below load on first use (PEP 562), so that ``optsuite -h`` and ``--version`` start without torch.
+"""
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("optsuite")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
+
+EXPORTS = {
+    "Budget": "budget", "Cost": "problem", "Draw": "problem", "FeatureLayer": "capabilities", "Ledger": "ledger",
+    "LinearReadout": "capabilities", "OPTIMIZERS": "registry", "Optimizer": "optimizer", "PROBLEMS": "registry",
+    "Problem": "problem", "RunResult": "run", "StepInfo": "optimizer", "UserError": "errors",
+    "register_optimizer": "registry", "register_problem": "registry", "run": "run",
+}
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in EXPORTS:
+        raise AttributeError(f"module 'optsuite' has no attribute {name!r}")
+    value = getattr(import_module(f".{EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *EXPORTS])

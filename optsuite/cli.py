@@ -18,7 +18,6 @@ from typing import Any, Optional
 import typer
 from typer._click import exceptions as click_errors  # typer vendors its own click
 
-from .capabilities import CAPABILITIES
 from .errors import UserError, did_you_mean
 from .keys import parse_pairs
 from .registry import OPTIMIZERS, PROBLEMS, first_line
@@ -54,10 +53,13 @@ def main_options(version: bool = VERSION) -> None:
 
 @app.command("list")
 def list_command(
-    what: str = typer.Argument("all", help="optimizers, problems, all, or a registered name: its settings"),
+    what: str = typer.Argument("all", metavar="WHAT", help="optimizers, problems, all, or a registered name: its settings"),
     version: bool = VERSION,
 ) -> None:
-    """Show the registered optimizers and problems, one line each; with a NAME, its settings."""
+    """List the registered optimizers and problems.
+
+    One line each; with a NAME, that optimizer's or problem's settings with their defaults and meaning.
+    """
     registries = {"optimizers": OPTIMIZERS, "problems": PROBLEMS}
     if what not in (*registries, "all"):
         for line in entry_lines(what):
@@ -82,6 +84,8 @@ def entry_lines(name: str) -> list[str]:
     cls = registry.get(name)
     lines = [f"{name} ({registry.kind}): {first_line(cls)}"]
     if registry.kind == "optimizer":
+        from .capabilities import CAPABILITIES
+
         budget = ",".join(f"{k}={v:g}" for k, v in cls.default_budget.as_dict().items())
         needs = [CAPABILITIES[c] for c in cls.requires]
         lines.append(f"default budget: {budget}" + (f"; needs a problem with {' and '.join(needs)}" if needs else ""))
@@ -95,17 +99,19 @@ def entry_lines(name: str) -> list[str]:
 
 @app.command("noprop")
 def noprop_command(
-    optimizer: str = typer.Option("gd", "--optimizer", "-o", help="NAME or NAME(key=value,...) for every part; PART: NAME overrides one, e.g. 'cma + head: analytic'"),
-    setting: list[str] = typer.Option([], "--set", help="noprop-dt setting KEY=VALUE (dataset, block, T, embedding, hidden, ridge, ...); repeatable"),
-    budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE for the whole network, split over its parts; repeatable (default: each solver's own per part)"),
-    seeds: int = typer.Option(1, "--seeds", "-s", help="run seeds 0..N-1"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="parts trained in parallel"),
-    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, help="results store folder (default results/noprop-TIME)"),
+    optimizer: str = typer.Option("gd", "--optimizer", "-o", metavar="SPEC", help="NAME or NAME(key=value,...) for every part; PART: NAME overrides one, e.g. 'cma + head: analytic'"),
+    setting: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="noprop-dt setting KEY=VALUE (dataset, block, T, embedding, hidden, ridge, ...); repeatable"),
+    budget: list[str] = typer.Option([], "--budget", "-b", metavar="UNIT=VALUE", help="UNIT=VALUE for the whole network, split over its parts; repeatable (default: each solver's own per part)"),
+    seeds: int = typer.Option(1, "--seeds", "-s", metavar="N", help="run seeds 0..N-1"),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", help="parts trained in parallel"),
+    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, metavar="FOLDER", help="results store folder (default results/noprop-TIME)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     add: bool = typer.Option(False, "--add", help="write into a store that holds other cells too"),
     version: bool = VERSION,
 ) -> None:
-    """Train a NoProp-DT network part by part (T blocks and the head), print its accuracy and total cost.
+    """Train a NoProp-DT network part by part.
+
+    Trains the T blocks and the head, then prints the network's accuracy and total cost.
 
     A one-problem matrix of noprop-dt with a store: running the same command again resumes.
     """
@@ -135,18 +141,18 @@ def noprop_command(
 
 @app.command("run")
 def run_command(
-    matrix: Optional[str] = typer.Argument(None, help="a matrix spec (TOML) file, or a packaged matrix: default, gpu"),
-    problem: list[str] = typer.Option([], "--problem", "-p", help="NAME or NAME(key=value,...); repeatable (default least-squares)"),
-    optimizer: list[str] = typer.Option([], "--optimizer", "-o", help="NAME or NAME(key=value,...); repeatable (default gd, montecarlo)"),
-    seeds: Optional[int] = typer.Option(None, "--seeds", "-s", help="run seeds 0..N-1 (default 3)"),
-    budget: list[str] = typer.Option([], "--budget", "-b", help="UNIT=VALUE, repeatable (default: each optimizer's)"),
-    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, help="results store folder (default results/NAME of the matrix, or results/run-TIME)"),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="cells in parallel (default: the matrix's, else 1)"),
-    backend: str = typer.Option("loky", "--backend", help="loky (this machine) or dask (a cluster)"),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler ADDRESS (default: a local cluster of -j workers)"),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="seconds per cell; an overrun is recorded as status timeout"),
-    gpu_slots: Optional[int] = typer.Option(None, "--gpu-slots", help="concurrent cells per CUDA device and machine (default 1)"),
-    batch_runs: Optional[int] = typer.Option(None, "--batch-runs", help="cells of one problem whose optimizers allow it run together, K at a time, sharing each step's evaluation (default 1: each alone)"),
+    matrix: Optional[str] = typer.Argument(None, metavar="MATRIX", help="a matrix spec (TOML) file, or a packaged matrix: default, gpu"),
+    problem: list[str] = typer.Option([], "--problem", "-p", metavar="SPEC", help="NAME or NAME(key=value,...); repeatable (default least-squares)"),
+    optimizer: list[str] = typer.Option([], "--optimizer", "-o", metavar="SPEC", help="NAME or NAME(key=value,...); repeatable (default gd, montecarlo)"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", "-s", metavar="N", help="run seeds 0..N-1 (default 3)"),
+    budget: list[str] = typer.Option([], "--budget", "-b", metavar="UNIT=VALUE", help="UNIT=VALUE, repeatable (default: each optimizer's)"),
+    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, metavar="FOLDER", help="results store folder (default results/NAME of the matrix, or results/run-TIME)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", help="cells in parallel (default: the matrix's, else 1)"),
+    backend: str = typer.Option("loky", "--backend", metavar="[loky|dask]", help="loky (this machine) or dask (a cluster)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS", help="Dask scheduler ADDRESS (default: a local cluster of -j workers)"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", metavar="SECONDS", help="seconds per cell; an overrun is recorded as status timeout"),
+    gpu_slots: Optional[int] = typer.Option(None, "--gpu-slots", metavar="N", help="concurrent cells per CUDA device and machine (default 1)"),
+    batch_runs: Optional[int] = typer.Option(None, "--batch-runs", metavar="K", help="cells of one problem whose optimizers allow it run together, K at a time, sharing each step's evaluation (default 1: each alone)"),
     retry: bool = typer.Option(False, "--retry", help="run stored cells that failed or timed out again"),
     rerun_stale: bool = typer.Option(False, "--rerun-stale", help="run stored cells made by other code again"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
@@ -154,7 +160,9 @@ def run_command(
     add: bool = typer.Option(False, "--add", help="write into a store that holds another matrix's cells too"),
     version: bool = VERSION,
 ) -> None:
-    """Run a benchmark matrix (a spec file, or -p/-o/-s/-b flags), store the results, print the comparison table.
+    """Run a benchmark matrix and store its results.
+
+    The matrix is a spec file or -p/-o/-s/-b flags; the comparison table is printed at the end.
 
     Running the same command again resumes: cells already in the store are skipped.
     """
@@ -227,13 +235,16 @@ def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
 
 @app.command("report")
 def report_command(
-    results: Path = typer.Argument(..., help="a results store folder"),
-    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, help="write tables (md, csv, tex, html) and figures here"),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help=f"optimizer label for paired tests (default {DEFAULT_BASELINE} where the store has it)"),
-    reference: list[str] = typer.Option([], "--reference", help=f"optimizer whose best final train loss sets the loss targets; repeatable, first present wins (default {' then '.join(DEFAULT_REFERENCES)})"),
+    results: Path = typer.Argument(..., metavar="STORE", help="a results store folder"),
+    out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, metavar="FOLDER", help="write tables (md, csv, tex, html) and figures here"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", metavar="LABEL", help=f"optimizer label for paired tests (default {DEFAULT_BASELINE} where the store has it)"),
+    reference: list[str] = typer.Option([], "--reference", metavar="NAME", help=f"optimizer whose best final train loss sets the loss targets; repeatable, first present wins (default {' then '.join(DEFAULT_REFERENCES)})"),
     version: bool = VERSION,
 ) -> None:
-    """Print the comparison table of a results store; with --out, write the full report."""
+    """Print the comparison of a results store.
+
+    With --out, also write the full report (report.html, tables, figures).
+    """
     from optsuite.report import builder
     from optsuite.report.reach import check_references
     from optsuite.report.results import Results
@@ -253,13 +264,17 @@ def report_command(
 
 @app.command("export")
 def export_command(
-    results: Path = typer.Argument(..., help="a results store folder"),
-    fmt: str = typer.Option(..., "--format", help="coco (cocopp), ioh (IOHanalyzer, iohinspector) or csv (two long tables)"),
-    out: Path = typer.Option(..., "--out", parser=folder_path, help="the folder to write into"),
-    cost: str = typer.Option("sample_forwards", "--cost", help="the cost axis of coco and ioh: sample_forwards or evaluations"),
-    reference: list[str] = typer.Option([], "--reference", help=f"as in optsuite report: whose best final train loss is a problem's reference in coco's f - Fopt (default {' then '.join(DEFAULT_REFERENCES)})"),
+    results: Path = typer.Argument(..., metavar="STORE", help="a results store folder"),
+    fmt: str = typer.Option(..., "--format", metavar="[coco|ioh|csv]", help="coco (cocopp), ioh (IOHanalyzer, iohinspector) or csv (two long tables)"),
+    out: Path = typer.Option(..., "--out", parser=folder_path, metavar="FOLDER", help="the folder to write into"),
+    cost: str = typer.Option("sample_forwards", "--cost", metavar="[sample_forwards|evaluations]", help="the cost axis of coco and ioh: sample_forwards or evaluations"),
+    reference: list[str] = typer.Option([], "--reference", metavar="NAME", help=f"as in optsuite report: whose best final train loss is a problem's reference in coco's f - Fopt (default {' then '.join(DEFAULT_REFERENCES)})"),
+    version: bool = VERSION,
 ) -> None:
-    """Write a results store in the formats of COCO's and IOHprofiler's tools, or as long CSV tables."""
+    """Export a results store for cocopp, IOHanalyzer or CSV.
+
+    The formats of COCO's and IOHprofiler's tools, or two long CSV tables.
+    """
     from optsuite.report.export import check, export
     from optsuite.report.reach import check_references
     from optsuite.report.results import Results
@@ -275,15 +290,18 @@ def export_command(
 @app.command("bench")
 def bench_command(
     small: bool = typer.Option(False, "--small", help="CPU-friendly sizes that run in seconds"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)"),
-    precision: str = typer.Option("float32", "--precision", help="float32, tf32 or bf16"),
+    device: Optional[str] = typer.Option(None, "--device", metavar="DEVICE", help="cpu or cuda (default: cuda when available)"),
+    precision: str = typer.Option("float32", "--precision", metavar="[float32|tf32|bf16]", help="float32, tf32 or bf16"),
     steps: bool = typer.Option(True, "--steps/--no-steps", help="time the optimizers' own step per generation"),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="timed samples per median"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)"),
-    kernel: str = typer.Option("auto", "--kernel", help="auto (fused on CUDA where it applies), bmm or fused"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", metavar="N", help="timed samples per median"),
+    threads: Optional[int] = typer.Option(None, "--threads", metavar="N", help="CPU threads for torch (default: torch's)"),
+    kernel: str = typer.Option("auto", "--kernel", metavar="[auto|bmm|fused]", help="auto (fused on CUDA where it applies), bmm or fused"),
     version: bool = VERSION,
 ) -> None:
-    """Population evaluation speed against a loop and vmap, and the optimizers' own step time."""
+    """Time population evaluation and optimizer steps.
+
+    Population evaluation speed against a loop and vmap, and the optimizers' own step time.
+    """
     from optsuite.benchmarks.population_eval import benchmark
 
     for line in benchmark(small, device, precision, steps, repeats, threads, kernel):

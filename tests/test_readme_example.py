@@ -1,10 +1,11 @@
-"""The README's one-file optimizer works as printed: it registers, runs and passes the sphere check."""
+"""The README's one-file optimizer works as printed: it registers, runs, and passes the public conformance check."""
 import re
 from pathlib import Path
 
 from optsuite.budget import Budget
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 from optsuite.run import run
+from optsuite.testing import check_optimizer
 
 
 def test_readme_optimizer_example_registers_and_optimizes():
@@ -18,6 +19,7 @@ def test_readme_optimizer_example_registers_and_optimizes():
         result = run(problem, optimizer, Budget(evaluations=5000), seed=0)
         assert result.status == "ok" and result.metrics["train_loss"] < start / 10
         assert result.spent["evaluations"] >= 5000
+        check_optimizer("hillclimb")  # the README promises it passes
     finally:
         if OPTIMIZERS.knows("hillclimb"):
             OPTIMIZERS.unregister("hillclimb")

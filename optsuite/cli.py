@@ -158,6 +158,7 @@ def run_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cells and their stored status; run nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display (for CI)"),
     add: bool = typer.Option(False, "--add", help="write into a store that holds another matrix's cells too"),
+    wide: bool = typer.Option(False, "--wide", help="print the full tables at their own width, not the compact ones"),
     version: bool = VERSION,
 ) -> None:
     """Run a benchmark matrix and store its results.
@@ -202,7 +203,7 @@ def run_command(
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished cells are stored in {store.path}; run the same command to resume", err=True)
         raise typer.Abort() from None
-    typer.echo(comparison(Results(cells, pd.DataFrame()), None)[0])
+    typer.echo(comparison(Results(cells, pd.DataFrame()), None, wide)[0])
     if not quiet:
         typer.echo(f"results: {store.path}", err=True)
 
@@ -220,9 +221,9 @@ def writable_folder(path: Path, what: str) -> None:
         raise UserError(f"{what} {path}: the folder is not writable")
 
 
-def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
-    """The printed tables of ``results`` (the Networks table first where there are networks, the summary, the
-    ranking across problems with its test) as text, the baseline chosen (``baseline``, else
+def comparison(results, baseline: str | None, wide: bool = False) -> tuple[str, str | None, dict]:
+    """The printed comparison of ``results`` (:func:`optsuite.report.builder.printed`: compact tables that fit
+    the terminal, or with ``wide`` the full ones) as text, the baseline chosen (``baseline``, else
     :data:`DEFAULT_BASELINE` where the store has it) and the quality rows computed for it (once, for the
     tables and the report)."""
     from optsuite.report.builder import printed
@@ -230,7 +231,7 @@ def comparison(results, baseline: str | None) -> tuple[str, str | None, dict]:
 
     chosen = resolve_baseline(results, baseline, DEFAULT_BASELINE)
     rows = quality_by_problem(results, chosen)
-    return "\n\n".join(printed(results, chosen, rows)), chosen, rows
+    return "\n\n".join(printed(results, chosen, rows, wide)), chosen, rows
 
 
 @app.command("report")
@@ -239,6 +240,7 @@ def report_command(
     out: Optional[Path] = typer.Option(None, "--out", parser=folder_path, metavar="FOLDER", help="write tables (md, csv, tex, html) and figures here"),
     baseline: Optional[str] = typer.Option(None, "--baseline", metavar="LABEL", help=f"optimizer label for paired tests (default {DEFAULT_BASELINE} where the store has it)"),
     reference: list[str] = typer.Option([], "--reference", metavar="NAME", help=f"optimizer whose best final train loss sets the loss targets; repeatable, first present wins (default {' then '.join(DEFAULT_REFERENCES)})"),
+    wide: bool = typer.Option(False, "--wide", help="print the full tables at their own width, not the compact ones"),
     version: bool = VERSION,
 ) -> None:
     """Print the comparison of a results store.
@@ -251,7 +253,7 @@ def report_command(
 
     loaded = Results.load(results)
     check_references(loaded, reference)
-    text, chosen, rows = comparison(loaded, baseline)
+    text, chosen, rows = comparison(loaded, baseline, wide)
     if out is not None:
         writable_folder(out, "--out")
     typer.echo(text)

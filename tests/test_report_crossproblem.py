@@ -77,6 +77,6 @@ def test_the_performance_profile_counts_instances_within_a_factor_of_the_fastest
 def test_the_report_prints_the_ranking_with_its_test_and_p_value():
     results = store(swap={1})
     rows = quality_by_problem(results, "d")
-    text = "\n\n".join(builder.printed(results, "d", rows))
+    text = "\n\n".join(builder.printed(results, "d", rows, wide=True))
     line = next(l for l in text.splitlines() if l.startswith("Cross-problem ranking"))
     assert f"p = " in line and "Friedman" in line and "best mean rank 1.00: a" in line

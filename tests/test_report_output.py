@@ -58,11 +58,12 @@ def store(tmp_path_factory):
     return out
 
 
-def test_cli_report_prints_the_table_and_writes_the_report(store, tmp_path, capsys):
+def test_cli_report_prints_the_table_and_writes_the_report(store, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
     capsys.readouterr()
     assert main(["report", str(store), "--out", str(tmp_path / "rep"), "--baseline", "montecarlo"]) == 0
     captured = capsys.readouterr()
-    assert "gd(lr=0.1)" in captured.out and "vs montecarlo" in captured.out
+    assert "gd(lr=0.1)" in captured.out and "against montecarlo" in captured.out
     assert "report:" in captured.err
     md = (tmp_path / "rep" / "report.md").read_text()
     assert f"optsuite report {store} --out {tmp_path / 'rep'} --baseline montecarlo" in md

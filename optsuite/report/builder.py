@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from . import crossfigures, figures, html, noprop_figures, profile, tables
+from . import crossfigures, figures, html, noprop_figures, profile, tables, terminal
+from .compact import compact_note, compact_tables
 from .crossproblem import Ranking, headline, ranking, ranking_table
 from .equalcost import EQUAL_COSTS, equal_cost_table
 from .networks import network_problems, networks_table
@@ -111,14 +112,19 @@ def cross_section(results: Results, ranked: Ranking, references: Sequence[str], 
     return section
 
 
-def printed(results: Results, baseline: str | None, rows: dict[str, list[dict]]) -> list[str]:
-    """What ``optsuite run`` and ``optsuite report`` print, block by block: the Networks table where the store
-    has networks, the summary of every problem, and the ranking across problems with its test."""
-    networks = networks_table(results, baseline, rows)
+def printed(results: Results, baseline: str | None, rows: dict[str, list[dict]], wide: bool = False) -> list[str]:
+    """What ``optsuite run`` and ``optsuite report`` print, block by block. By default the compact tables
+    (:mod:`.compact`) and what is and is not significant, folded to the terminal's width (:mod:`.terminal`);
+    ``wide``: the full Networks table where the store has networks and the summary of every problem, at their
+    own width. The ranking across problems follows its test's line only where a test was made."""
     ranked = ranking(results)
+    rank = [ranking_table(ranked)] if ranked.p_value is not None else []
+    if not wide:
+        lines = significance_lines(ranked, rows, baseline)
+        return [terminal.render([*compact_tables(results, baseline, rows), compact_note(baseline), "", *lines, *rank])]
+    networks = networks_table(results, baseline, rows)
     blocks = [tables.to_text(t) for t in ([networks] if networks else []) + [summarize(results, baseline, rows)]]
-    return blocks + ([headline(ranked) + "\n" + tables.to_text(ranking_table(ranked))] if len(ranked.ranks.columns)
-                     else [headline(ranked)])
+    return blocks + ["\n".join([headline(ranked), *map(tables.to_text, rank)])]
 
 
 def build(results: Results, baseline: str | None, references: Sequence[str], out: Path,

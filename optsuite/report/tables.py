@@ -75,7 +75,8 @@ def format_value(value: Value, infinity: str = "∞") -> str:
     return "-" if value is None else str(value)
 
 
-def _numeric(table: Table, column: int) -> bool:
+def numeric_column(table: Table, column: int) -> bool:
+    """Whether every value of the column is a number or an interval (right-aligned, never broken)."""
     kinds = [v for v in (row[column] for row in table.rows) if v is not None]
     return bool(kinds) and all(isinstance(v, (int, float, Interval, np.number)) for v in kinds)
 
@@ -86,7 +87,7 @@ def to_text(table: Table) -> str:
         return "(no results)"
     body = [[format_value(v) for v in row] for row in table.rows]
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(table.columns)]
-    right = [_numeric(table, i) for i in range(len(widths))]
+    right = [numeric_column(table, i) for i in range(len(widths))]
 
     def line(cells):
         return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
@@ -96,7 +97,7 @@ def to_text(table: Table) -> str:
 
 def to_markdown(table: Table) -> str:
     esc = lambda s: s.replace("|", r"\|")
-    rule = ["---:" if _numeric(table, i) else "---" for i in range(len(table.columns))]
+    rule = ["---:" if numeric_column(table, i) else "---" for i in range(len(table.columns))]
     lines = [f"**{esc(table.title)}**", "", "| " + " | ".join(map(esc, table.columns)) + " |",
              "| " + " | ".join(rule) + " |"]
     lines += ["| " + " | ".join(esc(format_value(v)) for v in row) + " |" for row in table.rows]
@@ -115,7 +116,7 @@ def latex_escape(text: str) -> str:
 
 def to_latex(table: Table) -> str:
     """A ``table`` float around a ``tabular``; notes go into the caption."""
-    align = "".join("r" if _numeric(table, i) else "l" for i in range(len(table.columns)))
+    align = "".join("r" if numeric_column(table, i) else "l" for i in range(len(table.columns)))
     row = lambda cells: " & ".join(latex_escape(c) for c in cells) + r" \\"
     caption = " ".join([table.title + "."] + table.notes)
     return "\n".join([
@@ -139,7 +140,7 @@ def to_html(table: Table) -> str:
     def cells(values, tag, keys=()):
         out = []
         for i, v in enumerate(values):
-            number = _numeric(table, i)
+            number = numeric_column(table, i)
             attrs = (" class=num" if number else "") + (f' data-v="{keys[i]}"' if keys and number else "")
             out.append(f"<{tag}{attrs}>{html.escape(v)}</{tag}>")
         return "".join(out)

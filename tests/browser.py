@@ -24,6 +24,8 @@ class Rendered:
     page_height: float  # px, every section folded as delivered
     figures: list[tuple[str, float, float]]  # alt, rendered width and height (px) with every section opened
     sorted_column: list[str]  # a column's cells after two clicks on its header (descending)
+    table_widths: list[tuple[str, float]]  # each table's caption and rendered width (px), every section opened
+    page_width: float  # px the page scrolls to sideways, every section opened
 
     @property
     def screens(self) -> float:
@@ -55,11 +57,15 @@ def render(page_path: Path, screenshot: Path | None = None, sort_header: str | N
             column = page.eval_on_selector_all("#headline-table tbody tr",
                                                f"rows => rows.map(r => r.cells[{index}].textContent)")
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        widths = page.eval_on_selector_all(
+            "table", "ts => ts.map(t => [t.caption ? t.caption.textContent : '', t.getBoundingClientRect().width])")
+        page_width = page.evaluate("document.documentElement.scrollWidth")
         sizes = page.eval_on_selector_all(
             "img", "imgs => imgs.map(i => [i.alt, i.getBoundingClientRect().width, i.getBoundingClientRect().height,"
                    " i.naturalWidth])")
         browser.close()
-    return Rendered(errors, top, height, [(a, w if n else 0.0, h) for a, w, h, n in sizes], column)
+    return Rendered(errors, top, height, [(a, w if n else 0.0, h) for a, w, h, n in sizes], column,
+                    [(c, w) for c, w in widths], page_width)
 
 
 if __name__ == "__main__":
@@ -68,4 +74,5 @@ if __name__ == "__main__":
           f"headline table top {shown.headline_top:.0f} px; console errors: {shown.console_errors or 'none'}")
     for alt, w, h in shown.figures:
         print(f"  {alt}: {w:.0f} x {h:.0f} px")
+    print(f"page width {shown.page_width:.0f} px; widest table {max(w for _, w in shown.table_widths):.0f} px")
     sys.exit(1 if shown.console_errors or os.environ.get("STRICT") and not shown.figures else 0)

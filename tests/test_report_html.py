@@ -12,7 +12,7 @@ import pytest
 
 from optsuite.report import builder
 from browser import VIEWPORT, chromium, render
-from report_fixtures import ranked_results
+from report_fixtures import budget_results, ranked_results
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +45,22 @@ def test_the_page_needs_nothing_but_itself(report):
 
 def test_the_report_renders_in_chromium_with_the_headline_on_the_first_screen(report, tmp_path):
     browser_or_skip()
-    shown = render(report, tmp_path / "first-screen.png", sort_header="p0")
+    shown = render(report, tmp_path / "first-screen.png", sort_header="test accuracy")
     assert shown.console_errors == []
     assert 0 <= shown.headline_top < VIEWPORT["height"]
     assert len(shown.figures) >= 5 and all(w > 0 and h > 0 for _, w, h in shown.figures), shown.figures
     assert (tmp_path / "first-screen.png").stat().st_size > 10_000
     medians = [float(c.split()[0]) for c in shown.sorted_column if c != "-"]
-    assert len(medians) == 4 and medians == sorted(medians, reverse=True)  # two clicks: descending
+    assert len(medians) == 12 and medians == sorted(medians, reverse=True)  # two clicks: descending
+    assert shown.page_width <= VIEWPORT["width"]
+    assert max(w for _, w in shown.table_widths) <= VIEWPORT["width"], shown.table_widths
+
+
+def test_wide_tables_wrap_within_the_viewport(tmp_path):
+    """Long labels and two budgets of five columns each: every table fits the screen's width."""
+    browser_or_skip()
+    builder.write(budget_results(), tmp_path, "gd(lr=tuned)", ("gd",), "optsuite report STORE --out OUT")
+    shown = render(tmp_path / "report.html")
+    assert shown.page_width <= VIEWPORT["width"]
+    assert len(shown.table_widths) >= 5 and max(w for _, w in shown.table_widths) <= VIEWPORT["width"], \
+        shown.table_widths

@@ -2,7 +2,8 @@
 
 - :mod:`.results`: a store read for comparison (cells by problem, traces by cell);
 - :mod:`.stats`: bootstrap intervals, paired tests, Holm, ranks; :mod:`.summary`: final-quality tables;
-  :mod:`.networks`, :mod:`.pivot`: the headline tables;
+  :mod:`.headline` (with :mod:`.labels`), :mod:`.networks`: the headline tables;
+- :mod:`.compact`, :mod:`.terminal`: what the commands print, folded to the terminal's width;
 - :mod:`.crossproblem` (Friedman, Nemenyi), :mod:`.profile` (performance profiles), :mod:`.significance`:
   across problems;
 - :mod:`.anytime`, :mod:`.reach`, :mod:`.equalcost`, :mod:`.ert`: readings of the traces at a cost;

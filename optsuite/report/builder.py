@@ -7,8 +7,8 @@ Layout of the output folder::
     tables/NAME.{md,csv,tex,html}
     figures/NAME.{png,svg}
 
-The headline is the Networks table as optimizers by networks (:mod:`.pivot`; all problems
-where the store has no networks), one figure across problems (the critical-difference
+The headline is the table of :mod:`.headline` (optimizers by budgets, best first: over the networks, or
+every problem where the store has none), one figure across problems (the critical-difference
 diagram, else the performance profile) and what is and is not significant
 (:mod:`.significance`).
 """
@@ -23,9 +23,9 @@ from . import crossfigures, figures, html, noprop_figures, profile, tables, term
 from .compact import compact_note, compact_tables
 from .crossproblem import Ranking, headline, ranking, ranking_table
 from .equalcost import EQUAL_COSTS, equal_cost_table
+from .headline import headline_table
 from .networks import network_problems, networks_table
 from .output_folder import staged
-from .pivot import pivot_table
 from .reach import reference, target_table
 from .results import Results
 from .significance import significance_lines
@@ -153,9 +153,8 @@ def build(results: Results, baseline: str | None, references: Sequence[str], out
     paths, note = noprop_figures.blocks_figure(results, palette, out / "figures")
     sections.append(Section("NoProp per-block versus whole network",
                             figures=figure(paths, out, noprop_figures.CAPTION), notes=[note] if note else []))
-    keys = network_problems(results) or results.problems()
-    top = pivot_table(results, keys, rows, "headline", "Networks: test accuracy by optimizer" if networks else
-                      "Final quality by optimizer and problem")
+    top = headline_table(results, network_problems(results) or results.problems(), rows, baseline,
+                         together=networks is not None)
     return Report(top, networks or summary, next(iter(cross.figures), None),
                   significance_lines(ranked, rows, baseline), sections)
 

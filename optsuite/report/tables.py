@@ -26,13 +26,20 @@ FORMATS = ("md", "csv", "tex", "html")
 
 @dataclass
 class Table:
-    """``rows [r][len(columns)]`` of values; ``name`` is the file stem, ``notes`` explain the columns."""
+    """``rows [r][len(columns)]`` of values; ``name`` is the file stem, ``notes`` explain the columns, ``marked``
+    holds the (row, column) of cells to stand out (the best of a column: bold, or `` *`` in plain text)."""
 
     name: str
     title: str
     columns: list[str]
     rows: list[list[Value]]
     notes: list[str] = field(default_factory=list)
+    marked: set[tuple[int, int]] = field(default_factory=set)
+
+    def shown(self, wrap) -> list[list[str]]:
+        """Every cell as text (:func:`format_value`), the marked ones passed through ``wrap``."""
+        return [[wrap(format_value(v)) if (r, c) in self.marked else format_value(v) for c, v in enumerate(row)]
+                for r, row in enumerate(self.rows)]
 
 
 def _decimals(x: float) -> int | None:
@@ -85,7 +92,7 @@ def to_text(table: Table) -> str:
     """Fixed-width columns under a header rule; numbers right-aligned."""
     if not table.rows:
         return "(no results)"
-    body = [[format_value(v) for v in row] for row in table.rows]
+    body = table.shown(lambda text: text + " *")
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(table.columns)]
     right = [numeric_column(table, i) for i in range(len(widths))]
 
@@ -100,7 +107,7 @@ def to_markdown(table: Table) -> str:
     rule = ["---:" if numeric_column(table, i) else "---" for i in range(len(table.columns))]
     lines = [f"**{esc(table.title)}**", "", "| " + " | ".join(map(esc, table.columns)) + " |",
              "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(esc(format_value(v)) for v in row) + " |" for row in table.rows]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in table.shown(lambda text: f"**{text}**")]
     lines += [""] + [f"- {esc(n)}" for n in table.notes]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -114,6 +121,11 @@ def latex_escape(text: str) -> str:
     return re.sub("|".join(map(re.escape, LATEX_SPECIALS)), lambda m: LATEX_SPECIALS[m.group()], text)
 
 
+def latex_cell(table: Table, row: int, column: int, value: Value) -> str:
+    text = latex_escape(format_value(value))
+    return rf"\textbf{{{text}}}" if (row, column) in table.marked else text
+
+
 def to_latex(table: Table) -> str:
     """A ``table`` float around a ``tabular``; notes go into the caption."""
     align = "".join("r" if numeric_column(table, i) else "l" for i in range(len(table.columns)))
@@ -122,7 +134,8 @@ def to_latex(table: Table) -> str:
     return "\n".join([
         r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
         rf"\begin{{tabular}}{{{align}}}", r"\hline", row(table.columns), r"\hline",
-        *(row([format_value(v) for v in r]) for r in table.rows),
+        *(" & ".join(cells) + r" \\" for cells in [[latex_cell(table, r, c, v) for c, v in enumerate(values)]
+                                                  for r, values in enumerate(table.rows)]),
         r"\hline", r"\end{tabular}", r"\end{table}", "",
     ])
 
@@ -136,17 +149,18 @@ def sort_key(value: Value) -> str:
 
 
 def to_html(table: Table) -> str:
-    """A ``<table>``; number cells carry their value in ``data-v`` for sorting."""
-    def cells(values, tag, keys=()):
+    """A ``<table>``; number cells carry their value in ``data-v`` for sorting; marked cells are ``<strong>``."""
+    def cells(values, tag, keys=(), row=None):
         out = []
         for i, v in enumerate(values):
             number = numeric_column(table, i)
             attrs = (" class=num" if number else "") + (f' data-v="{keys[i]}"' if keys and number else "")
-            out.append(f"<{tag}{attrs}>{html.escape(v)}</{tag}>")
+            text = html.escape(v.replace(", ", ",\u00a0") if number else v)  # an interval breaks only before its [
+            out.append(f"<{tag}{attrs}>{f'<strong>{text}</strong>' if (row, i) in table.marked else text}</{tag}>")
         return "".join(out)
 
-    body = "\n".join(f"<tr>{cells([format_value(v) for v in r], 'td', [sort_key(v) for v in r])}</tr>"
-                     for r in table.rows)
+    body = "\n".join(f"<tr>{cells([format_value(v) for v in r], 'td', [sort_key(v) for v in r], i)}</tr>"
+                     for i, r in enumerate(table.rows))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
     return (f"<table>\n<caption>{html.escape(table.title)}</caption>\n<thead><tr>{cells(table.columns, 'th')}"
             f"</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n" + (f"<ul class=notes>{notes}</ul>\n" if notes else ""))

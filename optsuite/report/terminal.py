@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from .tables import Table, format_value, numeric_column
+from .tables import Table, numeric_column
 
 
 def terminal_width() -> int:
@@ -33,7 +33,7 @@ def to_rich(table: Table, width: int) -> RichTable:
     """``table`` for a terminal ``width`` characters wide: every column but the first as wide as its values (its
     header's words stacked where longer), never wrapped; the first (the label) what is left, folded (down to
     ``LABEL_WIDTH`` characters)."""
-    cells = [[format_value(v) for v in row] for row in table.rows]
+    cells = table.shown(lambda text: text + " *")
     values = [max((len(row[i]) for row in cells), default=0) for i in range(len(table.columns))]
     headers = [name if i == 0 else stacked(name, values[i]) for i, name in enumerate(table.columns)]
     natural = [max(v, *map(len, h.split("\n"))) for v, h in zip(values, headers)]

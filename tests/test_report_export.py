@@ -1,8 +1,10 @@
 """optsuite export, read back by the field's own readers: cocopp (COCO), iohinspector and ioh (IOHprofiler), pandas."""
 import json
+import re
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -54,8 +56,8 @@ import glob, json, sys, warnings
 import cocopp
 warnings.simplefilter("ignore")
 cocopp.genericsettings.interactive_mode = False
-# our function f is our problem f, not BBOB's: no comparison with BBOB's best-2009 reference algorithm
-cocopp.testbedsettings.GECCOBBOBTestbed.settings["reference_algorithm_filename"] = ""
+from optsuite.report.cocopp_suite import register
+register(sys.argv[1])  # as the README says: our problems' names, our cost unit
 folders = sorted(glob.glob(sys.argv[1] + "/*/"))
 for folder in folders:
     for ds in cocopp.load(folder):
@@ -85,10 +87,23 @@ def test_cocopp_reads_the_coco_export_and_post_processes_it(store, tmp_path):
             hit = trace[trace["best_loss"] - fopt <= 1e-8]  # COCO reads a run up to its final target
             assert got[instance][0] == (float(hit["sample_forwards"].iloc[0]) if len(hit) else cost)
             assert got[instance][1] == pytest.approx(best - fopt, rel=1e-6, abs=1e-8)
-    assert (tmp_path / "ppdata" / "index.html").exists()
-    assert list((tmp_path / "ppdata").glob("*/pprldmany_*D_noiselessall.svg"))
     problems = pd.read_csv(out / "problems.csv")
     assert list(problems["problem"]) == results.problems()
+    assert (tmp_path / "ppdata" / "index.html").exists()
+    assert list((tmp_path / "ppdata").glob("*/pprldmany_*D_noiselessall.svg"))
+    figures = {p: p.read_text() for p in (tmp_path / "ppdata").rglob("*.svg")}
+    titles = {title for text in figures.values() for title in re.findall(r"<!-- (\d+ [^>]+?) -->", text)}
+    for number, key in enumerate(results.problems(), start=1):  # cocopp's function titles are our problems
+        assert f"{number} {key}" in titles
+    assert not any(re.search(r"Sphere|Ellipsoid|Rastrigin|Rosenbrock", text) for text in figures.values())
+    assert all("log10(# sample-forwards / dimension)" in text for p, text in figures.items() if "pprldmany" in p.name)
+    ran = {(int(p.number), int(p.dim)) for p in problems.itertuples()}
+    for page in (tmp_path / "ppdata").rglob("*.html"):  # every figure a page shows is there, but a function's
+        for shown in re.findall(r'(?:href|src|data)="([^"]+\.(?:svg|png))"', page.read_text()):  # other dimensions
+            function = re.search(r"_f(\d+)_(\d+)D", shown)
+            assert (page.parent / shown).exists() or function and (int(function[1]), int(function[2])) not in ran
+            assert not function or int(function[1]) <= len(ran)  # no BBOB function we do not have
+
     assert set(problems.loc[problems["problem"] != "least-squares(batch_size=64)", "reference_source"]) == \
         {"the known optimum"}
 
@@ -128,6 +143,7 @@ def test_the_ioh_export_has_the_layout_iohs_own_logger_writes(store, tmp_path):
     ours_file = next((out / slug("gd(lr=0.05)")).glob("IOHprofiler_f1_*.json"))
     ours = json.loads(ours_file.read_text())
     assert set(theirs) <= set(ours) and ours["attributes"] == theirs["attributes"] == ["evaluations", "raw_y"]
+    assert ours["version"] == version("optsuite")  # the writer's own version, not ioh's
     for mine, own_part in ((ours["scenarios"][0], theirs["scenarios"][0]),
                            (ours["scenarios"][0]["runs"][0], theirs["scenarios"][0]["runs"][0]),
                            (ours["scenarios"][0]["runs"][0]["best"], theirs["scenarios"][0]["runs"][0]["best"])):

@@ -14,9 +14,10 @@ known optimum, else a reference optimizer's best final train loss), or less the 
 loss of any run where that is lower (a minibatch loss can dip below a full-data reference;
 COCO's best known value), so the gaps are never negative and cocopp's targets 1e2 ... 1e-8
 are distances to the reference. As in COCO, cocopp reads a run only up to where it first
-reaches the final target 1e-8. cocopp knows only COCO's own suites, so the
-files say ``suite = 'bbob'``: function ``f`` is our problem ``f``, not BBOB's function ``f``
-(``problems.csv`` names them). Runs without a trace (failed before the first step) are left out.
+reaches the final target 1e-8. The files say ``suite = 'optsuite'``: function ``f`` is our problem
+``f`` (``problems.csv`` and ``suite.json`` name them, with the cost unit), and cocopp reads them once
+:func:`optsuite.report.cocopp_suite.register` has told it that suite. Runs without a trace (failed
+before the first step) are left out.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cocopp_suite import SUITE, SUITE_FILE, suite_json
 from .export_problems import Numbered
 from .output_folder import folders
 from .results import Results
@@ -71,7 +73,7 @@ def write_problem(results: Results, entry: str, problem: Numbered, folder: Path,
     paths[0].write_text("".join(header + rows_text(improved(t), ref, cost) for _, t in runs))
     paths[1].write_text("".join(header + rows_text(t, ref, cost) for _, t in runs))
     algorithm = entry.replace("'", '"')
-    info = [f"suite = 'bbob', funcId = {problem.number}, DIM = {problem.dim}, Precision = 1.000e-08, "
+    info = [f"suite = '{SUITE}', funcId = {problem.number}, DIM = {problem.dim}, Precision = 1.000e-08, "
             f"algId = '{algorithm}', coco_version = '', logger = 'bbob', data_format = 'bbob-new2'",
             f"% optsuite problem {problem.key}; cost: {cost}; Fopt {ref:.9g}: the reference {problem.ref.loss:.9g} "
             f"({problem.ref.source}) or the lowest best loss of any run where lower",
@@ -82,6 +84,8 @@ def write_problem(results: Results, entry: str, problem: Numbered, folder: Path,
 
 
 def write(results: Results, problems: list[Numbered], out: Path, cost: str) -> list[Path]:
-    """Every entry's folder under ``out``; returns the files written."""
-    return [path for entry, folder in folders(out, results.entries()).items() for p in problems
-            for path in write_problem(results, entry, p, folder, cost)]
+    """Every entry's folder under ``out`` and ``suite.json``; returns the files written."""
+    written = [path for entry, folder in folders(out, results.entries()).items() for p in problems
+               for path in write_problem(results, entry, p, folder, cost)]
+    (out / SUITE_FILE).write_text(suite_json({p.number: (p.key, p.dim) for p in problems}, cost))
+    return written + [out / SUITE_FILE]

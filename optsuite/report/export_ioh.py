@@ -18,6 +18,7 @@ trace are left out.
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 from .export_problems import Numbered
@@ -25,7 +26,6 @@ from .export_coco import improved
 from .output_folder import folders
 from .results import Results, slug
 
-VERSION = "0.3.3"  # the IOHprofiler JSON layout written here (ioh >= 0.3.3)
 
 
 def run_record(instance: int, trace, cost: str) -> dict:
@@ -54,7 +54,7 @@ def write_problem(results: Results, entry: str, problem: Numbered, folder: Path,
     data = f"data_{name}/IOHprofiler_f{problem.number}_DIM{problem.dim}.dat"
     (folder / f"data_{name}").mkdir(parents=True, exist_ok=True)
     (folder / data).write_text("".join(dat_lines(t, cost) for _, t in runs))
-    meta = {"version": VERSION, "suite": "optsuite", "function_id": problem.number, "function_name": slug(problem.key),
+    meta = {"version": version("optsuite"), "suite": "optsuite", "function_id": problem.number, "function_name": slug(problem.key),
             "maximization": False, "algorithm": {"name": entry, "info": f"optsuite problem {problem.key}; cost: {cost}"},
             "attributes": ["evaluations", "raw_y"],
             "scenarios": [{"dimension": problem.dim, "path": data, "runs": [run_record(i, t, cost) for i, t in runs]}]}

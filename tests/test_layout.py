@@ -20,7 +20,7 @@ CONTRACT = ("optsuite", "optsuite.problem", "optsuite.optimizer", "optsuite.budg
             "optsuite.registry", "optsuite.crn", "optsuite.device", "optsuite.errors", "optsuite.run",
             "optsuite.capabilities", "optsuite.linalg", "optsuite.keys", "optsuite.targets", "optsuite.engine",
             "optsuite.testing", "optsuite.store")
-ABOVE = ("optsuite.runners", "optsuite.report", "optsuite.benchmarks", "optsuite.cli")
+ABOVE = ("optsuite.runners", "optsuite.report", "optsuite.benchmarks", "optsuite.cli", "optsuite.__main__")
 # sub-package -> the packages it must never import
 FORBIDDEN = {
     "optsuite.engine": ABOVE + ("optsuite.problems", "optsuite.optimizers"),

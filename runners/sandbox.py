@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterator
 
 from optsuite.errors import one_line
 from optsuite.parent import watch_parent
+from optsuite.run import warm_up  # loaded with this module, as "import optsuite" once did: loaded later, the
+# sandbox sometimes exited before its loky workers were cleaned up (leaked semaphores at exit)
 
 from .batching import Batch, Task, cells_of
 from .cell import Cell, batch_rows, lost_row, result_rows
@@ -172,8 +174,6 @@ def in_sandbox(task: Task, job: Job) -> list[tuple[dict[str, Any], list[dict[str
 # -- the child's side ------------------------------------------------------------------
 def serve(tasks: Connection, results: Connection) -> None:
     import torch
-
-    from optsuite.run import warm_up
 
     from .plugins import load_plugins
 

@@ -181,7 +181,7 @@ def test_the_cli_takes_part_overrides_and_runs_analytic_on_random_features(tmp_p
     assert main(["run", "-p", "noprop-dt(T=2,block=random-features,hidden=128,ridge=0.001)", "-o", "analytic",
                  "-o", "gd(lr=0.01) + head: analytic", "-s", "1", "-b", "steps=30", "--out", str(out), "-q"]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("Networks") or printed.splitlines()[0].startswith("network")
+    assert printed.startswith("noprop-dt(T=2,block=random-features")  # the network's table first
     cells = Store(out).cells().set_index("label")
     assert cells.loc["analytic", "metric_test_accuracy"] > 0.8
     assert cells.loc["gd(lr=0.01) + head: analytic", "status"] == "ok"
@@ -263,7 +263,7 @@ def test_report_prints_the_networks_table_first_with_chain_accuracy_and_the_name
                  "-o", "gd(lr=0.01)", "-o", "snes(sigma0=0.05)", "-s", "5", "-b", "steps=24", "-j", "2", "--out", str(out),
                  "-q"]) == 0
     capsys.readouterr()
-    assert main(["report", str(out), "--baseline", "gd(lr=0.01)", "--out", str(tmp_path / "rep")]) == 0
+    assert main(["report", str(out), "--baseline", "gd(lr=0.01)", "--out", str(tmp_path / "rep"), "--wide"]) == 0
     text = capsys.readouterr().out
     networks, rest = text.split("\n\n", 1)
     header = networks.splitlines()[0]

@@ -1,4 +1,5 @@
-"""The compact tables ``optsuite run`` and ``optsuite report`` print: per problem, its entries best first.
+"""The compact tables ``optsuite run`` and ``optsuite report`` print: per problem (networks first), its entries best
+first.
 
 One row per entry: the problem's primary metric (median [95% bootstrap interval] over ok runs),
 the median total cost in sample-forwards and seconds, and the verdict of the paired test against
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from .networks import network_problems
 from .summary import row_verdict
 from .tables import Table
 
@@ -38,7 +40,8 @@ def short_verdict(row: dict) -> str:
 def compact_tables(results, baseline: str | None, rows: dict[str, list[dict]]) -> list[Table]:
     """One table per problem of ``results``; ``rows``: its quality rows for ``baseline``."""
     tables = []
-    for key in results.problems():
+    networks = network_problems(results)
+    for key in networks + [k for k in results.problems() if k not in networks]:
         ordered = quality_order(rows[key])
         metric = next((r["primary"] for r in ordered if r["primary"]), None)
         columns = ["optimizer", metric.title if metric else "metric", "sample-forwards", "seconds",

@@ -30,12 +30,14 @@ def stacked(name: str, values: int) -> str:
 
 
 def to_rich(table: Table, width: int) -> RichTable:
-    """``table`` for a terminal ``width`` characters wide: every column but the first as wide as its values (its
-    header's words stacked where longer), never wrapped; the first (the label) what is left, folded (down to
+    """``table`` for a terminal ``width`` characters wide: every column but the first as wide as its values (where
+    the table would not fit, its header's words stacked), never wrapped; the first (the label) what is left, folded (down to
     ``LABEL_WIDTH`` characters)."""
     cells = table.shown(lambda text: text + " *")
     values = [max((len(row[i]) for row in cells), default=0) for i in range(len(table.columns))]
-    headers = [name if i == 0 else stacked(name, values[i]) for i, name in enumerate(table.columns)]
+    headers = list(table.columns)
+    if sum(max(v, len(h)) for v, h in zip(values, headers)) + 3 * (len(headers) - 1) > width:  # stack where it helps
+        headers = [name if i == 0 else stacked(name, values[i]) for i, name in enumerate(headers)]
     natural = [max(v, *map(len, h.split("\n"))) for v, h in zip(values, headers)]
     room = width - sum(natural[1:]) - 3 * (len(natural) - 1)
     out = RichTable(title=Text(table.title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD,

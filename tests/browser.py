@@ -68,6 +68,41 @@ def render(page_path: Path, screenshot: Path | None = None, sort_header: str | N
                     [(c, w) for c, w in widths], page_width)
 
 
+@dataclass
+class FigureBoxes:
+    """One SVG figure as the browser lays it out: its width and the boxes (x0, y0, x1, y1 px) of its plotting areas
+    and legends (the ids ``plot-area-N`` and ``legend-N`` that :func:`optsuite.report.figures.save` gives them)."""
+
+    name: str
+    width: float
+    plot_areas: list[tuple[float, float, float, float]]
+    legends: list[tuple[float, float, float, float]]
+
+    def covered(self) -> list[tuple]:
+        """The (legend, plotting area) pairs whose boxes overlap."""
+        return [(g, a) for g in self.legends for a in self.plot_areas
+                if g[0] < a[2] and a[0] < g[2] and g[1] < a[3] and a[1] < g[3]]
+
+
+def figure_boxes(svgs: list[Path]) -> list[FigureBoxes]:
+    """Each SVG of ``svgs`` opened in Chromium: where its plotting areas and legends are."""
+    from playwright.sync_api import sync_playwright
+
+    boxes = "sel => Array.from(document.querySelectorAll(sel)).map(e => { const b = e.getBoundingClientRect(); " \
+            "return [b.left, b.top, b.right, b.bottom]; })"
+    out = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport=VIEWPORT)
+        for svg in svgs:
+            page.goto(svg.resolve().as_uri(), wait_until="load")
+            width = page.evaluate("document.documentElement.getBoundingClientRect().width")
+            out.append(FigureBoxes(svg.stem, width, [tuple(b) for b in page.evaluate(boxes, "[id^=plot-area-]")],
+                                   [tuple(b) for b in page.evaluate(boxes, "[id^=legend-]")]))
+        browser.close()
+    return out
+
+
 if __name__ == "__main__":
     shown = render(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
     print(f"height {shown.page_height:.0f} px = {shown.screens:.2f} screens of {VIEWPORT['height']} px; "

@@ -146,3 +146,19 @@ def test_a_dollar_in_a_problem_key_or_a_label_is_drawn_as_written(tmp_path):
     for name in ("critical-difference", "performance-profile", "blocks-vs-network-digits"):
         assert "a$^$" in drawn[name], name
     assert "d$_$x" in drawn["anytime"] and "d$_$x" in drawn["blocks-vs-network-digits"]
+
+
+def test_colour_by_family_and_line_style_by_budget():
+    from report_fixtures import budget_results
+
+    results = budget_results()
+    palette = figures.colours(results.entries(), figures.families(results))
+    entries = results.entries()
+    gd = [e for e in entries if e.startswith("gd(")]
+    assert len(gd) == 2 and palette[gd[0]] == palette[gd[1]]  # one label at two budgets: one colour
+    assert len({palette[e] for e in entries}) == len({e.split(" @ ")[0] for e in entries})
+    styles = figures.budget_styles(results)
+    small, large = sorted(gd, key=lambda e: "3.2e+07" in e)
+    assert styles[small] == "-" and styles[large] == "--"
+    shades = figures.colours(["cma(a)", "cma(b)", "snes"], {"cma(a)": "cma", "cma(b)": "cma", "snes": "snes"})
+    assert shades["cma(a)"] != shades["cma(b)"] and shades["cma(b)"][:3] >= shades["cma(a)"][:3]  # lighter, same hue

@@ -11,7 +11,7 @@ from importlib.util import find_spec
 import pytest
 
 from optsuite.report import builder
-from browser import VIEWPORT, chromium, render
+from browser import VIEWPORT, chromium, figure_boxes, render
 from report_fixtures import budget_results, ranked_results
 
 
@@ -64,3 +64,26 @@ def test_wide_tables_wrap_within_the_viewport(tmp_path):
     assert shown.page_width <= VIEWPORT["width"]
     assert len(shown.table_widths) >= 5 and max(w for _, w in shown.table_widths) <= VIEWPORT["width"], \
         shown.table_widths
+
+
+def test_no_legend_covers_a_plotting_area(report):
+    """Every figure of the report, laid out by the browser: legends found, none over an axes' plotting area."""
+    browser_or_skip()
+    shown = figure_boxes(sorted((report.parent / "figures").glob("*.svg")))
+    assert sum(len(f.legends) for f in shown) >= 5 and all(f.plot_areas for f in shown)
+    assert [(f.name, f.covered()) for f in shown if f.covered()] == []
+    cd = next(f for f in shown if f.name == "critical-difference")
+    axis = max(a[2] - a[0] for a in cd.plot_areas)
+    assert axis >= 0.5 * cd.width  # the ranks get at least half the figure's width, beside the labels
+
+
+def test_the_critical_difference_axis_keeps_its_room_beside_long_labels(tmp_path):
+    from optsuite.report import crossfigures, crossproblem, figures
+
+    browser_or_skip()
+    results = ranked_results(problems=4, seeds=6, swap={1}, extra=False)
+    long = "(population=64,separable=True,sigma0=tuned) + head: analytic @ sample_forwards=3.2e+07"
+    results.cells["entry"] = results.cells["entry"] + long
+    paths = crossfigures.cd_figure(crossproblem.ranking(results), figures.colours(results.entries()), tmp_path)
+    (cd,) = figure_boxes([paths[1]])
+    assert max(a[2] - a[0] for a in cd.plot_areas) >= 0.5 * cd.width

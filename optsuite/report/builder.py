@@ -138,7 +138,7 @@ def build(results: Results, baseline: str | None, references: Sequence[str], out
     and feed both the overview's summary and the problem's quality table.
     """
     rows = quality_by_problem(results, baseline) if rows is None else rows
-    palette = figures.colours(results.entries())
+    palette = figures.colours(results.entries(), figures.families(results))
     failures = failures_table(results)
     networks = networks_table(results, baseline, rows)
     summary = summarize(results, baseline, rows)

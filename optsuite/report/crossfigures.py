@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +17,27 @@ import scikit_posthocs
 
 from . import profile
 from .crossproblem import Ranking
-from .figures import plt, save, solid_legend, step_lines
+from .figures import outside_legend, plt, save, step_lines
 from .tables import format_number
+
+
+LABEL_WIDTH = 28  # characters per line of a label beside the critical-difference axis
+
+
+def wrapped(label: str) -> str:
+    """``label`` on lines of at most ``LABEL_WIDTH`` characters, broken after its commas and spaces."""
+    return "\n".join(textwrap.wrap(label.replace(",", ", "), LABEL_WIDTH)).replace(", ", ",")
 
 
 def cd_figure(r: Ranking, palette: dict, folder: Path) -> list[Path] | None:
     """The critical-difference diagram; None where the ranking has no test."""
     if r.pairwise is None:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.3 * len(r.mean_ranks)), layout="constrained")
-    scikit_posthocs.critical_difference_diagram(r.mean_ranks, r.pairwise, ax=ax,
-                                                color_palette={e: palette[e] for e in r.mean_ranks.index},
+    names = {e: wrapped(e) for e in r.mean_ranks.index}  # the labels sit beside the axis: narrow, it keeps its room
+    lines = max(n.count("\n") + 1 for n in names.values())
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.2 * lines * len(names)), layout="constrained")
+    scikit_posthocs.critical_difference_diagram(r.mean_ranks.rename(names), r.pairwise.rename(index=names, columns=names),
+                                                ax=ax, color_palette={names[e]: palette[e] for e in names},
                                                 label_props={"fontsize": 9})
     ax.set_title(f"mean rank over {len(r.ranks)} problems (1 = best), Friedman p = {format_number(r.p_value)};\n"
                  "a bar joins optimizers the Nemenyi test cannot tell apart", fontsize=9)
@@ -54,7 +65,7 @@ def profile_figure(costs: pd.DataFrame, palette: dict, folder: Path) -> list[Pat
     ax.set_ylabel("fraction of instances within tau")
     ax.set_title(f"performance profile over {len(costs)} (problem, seed) instances")
     ax.grid(True, alpha=0.3)
-    solid_legend(ax, fontsize=8)
+    outside_legend(fig, ax, "optimizer (share of the instances solved)")
     return save(fig, folder, "performance-profile")
 
 

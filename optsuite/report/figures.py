@@ -5,14 +5,20 @@
 - ecdf: COCO-style empirical distribution of (run, target) pairs reached against
   sample-forwards, with the targets of :mod:`optsuite.reach` (``ECDF_PRECISIONS``).
 
-Lines that coincide (methods that reach no target) are drawn in dashes that take turns
-(:func:`shared_dashes`), so each stays visible. Every figure has a caption function
+An optimizer family (``gd``, ``cma``, ...) has one colour, its entries lighter shades of it
+(:func:`colours`); each budget of a store has a line style (:func:`budget_styles`). Legends sit
+outside the axes, below them (:func:`outside_legend`), titled with what
+the lines show, so no line is hidden under one; the axes and
+legends carry SVG ids (``plot-area-N``, ``legend-N``) that the browser test measures. Lines that
+coincide (methods that reach no target) are drawn in dashes that take turns (:func:`shared_dashes`),
+so each stays visible. Every figure has a caption function
 (``*_caption``) saying what it shows, for the report.
 NoProp's own figures are in :mod:`optsuite.report.noprop_figures`.
 """
 from __future__ import annotations
 
 import re
+import json
 from pathlib import Path
 
 import matplotlib
@@ -33,10 +39,62 @@ MATH = "mathtext"  # the gid of a text meant as mathtext: every other text is dr
 COST_UNITS = {"sample_forwards": "sample-forwards (samples through the model)", "seconds": "wall-clock seconds"}
 
 
-def colours(entries: list[str]) -> dict[str, tuple]:
-    """A fixed colour per optimizer, the same in every figure of a report."""
-    cmap = plt.get_cmap("tab10" if len(entries) <= 10 else "tab20")
-    return {e: cmap(i % cmap.N) for i, e in enumerate(sorted(entries))}
+BUDGET_STYLES = ("-", "--", ":", "-.")
+
+
+def colours(entries: list[str], families: dict[str, str] | None = None) -> dict[str, tuple]:
+    """A fixed colour per optimizer family (``families``: entry -> family, default each entry its own), the
+    same in every figure of a report; a family's second, third, ... entries are lighter shades of its colour."""
+    families = families or {}
+    family = lambda e: families.get(e, e)
+    names = sorted({family(e) for e in entries})
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    labels = {e: e.split(" @ ")[0] for e in entries}  # one label at several budgets: one colour, its styles differ
+    shades: dict[str, list[str]] = {}
+    for e in sorted(entries):
+        shades.setdefault(family(e), [])
+        if labels[e] not in shades[family(e)]:
+            shades[family(e)].append(labels[e])
+    out = {}
+    for e in entries:
+        base = np.array(cmap(names.index(family(e)) % cmap.N))
+        lighter = min(0.6, 0.3 * shades[family(e)].index(labels[e]))
+        out[e] = tuple(base + (1 - base) * lighter * np.array([1, 1, 1, 0]))
+    return out
+
+
+def families(results: Results) -> dict[str, str]:
+    """Entry -> its optimizer family (the registered optimizer's name)."""
+    cells = results.cells
+    return dict(zip(cells["entry"], cells["optimizer"])) if "optimizer" in cells else {}
+
+
+def budget_styles(results: Results) -> dict[str, str]:
+    """Entry -> the line style of its budget (the store's budgets in order of their values)."""
+    if "budget" not in results.cells:
+        return {}
+    def values(budget) -> list[float]:
+        try:
+            return [float(v) for v in json.loads(budget).values()]
+        except (TypeError, ValueError, AttributeError):
+            return []
+    ordered = sorted(results.cells["budget"].dropna().unique(), key=lambda b: (values(b), str(b)))
+    return {e: BUDGET_STYLES[ordered.index(b) % len(BUDGET_STYLES)]
+            for e, b in zip(results.cells["entry"], results.cells["budget"]) if b in ordered}
+
+
+def outside_legend(fig, ax, note: str, **kwargs):
+    """``ax``'s lines in a legend of the figure titled ``note`` (what the lines show), below its axes (never over a plotting area), drawn solid but
+    for the budgets' styles."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    columns = 1 if max(map(len, labels)) > 60 or fig.get_figwidth() < 9 else 2
+    legend = fig.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=8, title=note,
+                        title_fontsize=8, **kwargs)
+    for handle, line in zip(handles, legend.get_lines()):  # dashes that take turns show nothing in a short handle
+        line.set_linestyle(getattr(handle, "legend_style", handle.get_linestyle()))
+    return legend
 
 
 def literal(text: str) -> str:
@@ -54,7 +112,12 @@ def as_written(fig) -> None:
 
 
 def save(fig, folder: Path, name: str) -> list[Path]:
+    """Write ``fig`` as PNG and SVG, its axes and legends named in the SVG (``plot-area-N``, ``legend-N``)."""
     as_written(fig)
+    for i, ax in enumerate(fig.axes):
+        ax.patch.set_gid(f"plot-area-{i}")
+    for i, legend in enumerate([*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]):
+        legend.set_gid(f"legend-{i}")
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
     for path in paths:
@@ -69,21 +132,19 @@ def shared_dashes(index: int, count: int, dash: float = 4.0):
     return "-" if count < 2 else (index * dash, (dash, dash * (count - 1)))
 
 
-def step_lines(ax, grid: np.ndarray, curves: dict[str, np.ndarray], palette: dict, labels: dict[str, str]) -> None:
-    """Fractions ``[G]`` on ``grid [G]`` as step lines, one per entry; the entries at 0 throughout share the line
-    at 0 in dashes that take turns, drawn on top, so none hides another."""
+def step_lines(ax, grid: np.ndarray, curves: dict[str, np.ndarray], palette: dict, labels: dict[str, str],
+               styles: dict[str, str] | None = None) -> None:
+    """Fractions ``[G]`` on ``grid [G]`` as step lines, one per entry in its ``styles`` (default solid); the entries
+    at 0 throughout share the line at 0 in dashes that take turns, drawn on top, so none hides another."""
     flat = [e for e, y in curves.items() if not np.any(np.asarray(y) > 0)]
+    styles = styles or {}
     for entry, y in curves.items():
         zero = entry in flat
-        ax.step(grid, y, where="post", color=palette[entry], label=labels[entry], zorder=3 if zero else 2,
-                linestyle=shared_dashes(flat.index(entry), len(flat)) if zero else "-", linewidth=2 if zero else 1.5)
+        line = ax.step(grid, y, where="post", color=palette[entry], label=labels[entry], zorder=3 if zero else 2,
+                       linestyle=shared_dashes(flat.index(entry), len(flat)) if zero else styles.get(entry, "-"),
+                       linewidth=2 if zero else 1.5)[0]
+        line.legend_style = styles.get(entry, "-")  # what its legend handle shows
     ax.set_ylim(-0.05, 1.02)
-
-
-def solid_legend(ax, **kwargs) -> None:
-    """The legend, its lines solid: a line in dashes that take turns may show nothing in a short legend handle."""
-    for line in ax.legend(**kwargs).get_lines():
-        line.set_linestyle("-")
 
 
 def quantile_band(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,12 +157,13 @@ def quantile_band(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return q[0], q[1], q[2]
 
 
-def median_line(ax, grid: np.ndarray, traces: list[pd.DataFrame], cost: str, column: str, colour, label: str) -> None:
+def median_line(ax, grid: np.ndarray, traces: list[pd.DataFrame], cost: str, column: str, colour, label: str,
+                linestyle: str = "-") -> None:
     """The runs ``traces`` read on ``grid [G]`` up to their ends: the median line, its 25-75% band, and a dot at
     each run's last row (where it stopped; a run that spent all its cost at once is only that dot)."""
     runs = np.array([value_until_end(t, cost, grid, column) for t in traces]).reshape(len(traces), len(grid))
     low, mid, high = quantile_band(runs)
-    ax.plot(grid, mid, color=colour, label=label)
+    ax.plot(grid, mid, color=colour, label=label, linestyle=linestyle)
     ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
     ends = np.array([(t[cost].iloc[-1], t[column].iloc[-1]) for t in traces if len(t)], dtype=float).reshape(-1, 2)
     if len(ends):
@@ -121,12 +183,14 @@ def log_grid(traces: list[pd.DataFrame], cost: str, margin: float = 1.0) -> np.n
 def anytime_panel(ax, results: Results, problem: pd.DataFrame, cost: str, palette: dict) -> None:
     traces = {c: results.trace(c) for c in problem["cell_id"]}
     grid = log_grid(list(traces.values()), cost)
+    styles = budget_styles(results)
     positive = True
     for entry, group in problem.groupby("entry", sort=True):
         runs = [traces[c] for c in group["cell_id"]]
         losses = np.concatenate([t["best_loss"].to_numpy(dtype=float) for t in runs] + [np.array([])])
         positive &= bool(np.all(losses[np.isfinite(losses)] > 0))
-        median_line(ax, grid, runs, cost, "best_loss", palette[entry], f"{entry} (n={len(group)})")
+        median_line(ax, grid, runs, cost, "best_loss", palette[entry], f"{entry} (n={len(group)})",
+                    styles.get(entry, "-"))
     ax.set_xscale("log")
     ax.set_yscale("log" if positive and any(len(t) for t in traces.values()) else "linear")
     ax.set_xlabel(COST_UNITS[cost])
@@ -148,9 +212,8 @@ def anytime_figure(results: Results, key: str, palette: dict, folder: Path) -> l
         anytime_panel(ax, results, problem, cost, palette)
         ax.set_title(f"best loss vs {COSTS[cost]}")
     fig.suptitle(key)
-    axes[0].legend(fontsize=8)
-    fig.supxlabel("line: median over seeds; band: 25-75% of seeds (shown where at least half the runs have started "
-                  "and not yet stopped); dots: each run's last row", fontsize=8)
+    outside_legend(fig, axes[0], "line: median over seeds; band: 25-75% of seeds (shown where at least half the runs "
+                   "have started and not yet stopped); dots: each run's last row")
     return save(fig, folder, f"anytime-{slug(key)}")
 
 
@@ -164,15 +227,15 @@ def ecdf_figure(results: Results, key: str, ref: Reference, palette: dict, folde
     grid = log_grid(list(traces.values()), "sample_forwards", margin=1.5)
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
     step_lines(ax, grid, {e: (h[None, :] <= grid[:, None]).mean(1) for e, h in hits.items()}, palette,
-               {e: f"{e} ({np.isfinite(h).mean():.0%})" for e, h in hits.items()})
+               {e: f"{e} ({np.isfinite(h).mean():.0%})" for e, h in hits.items()}, budget_styles(results))
     ax.set_xscale("log")
-    ax.set_xlabel(COST_UNITS["sample_forwards"])
     ax.set_ylabel("fraction of (run, target) pairs reached")
     ax.set_title(f"{key}: ECDF of {len(targets)} targets")
     ax.grid(True, alpha=0.3)
-    solid_legend(ax, fontsize=8, title="optimizer (reached by the end)", title_fontsize=8)
-    fig.supxlabel(f"targets: reference + $10^{{-0.2}}$ ... $10^{{-6}}$ x (start - reference); reference "
-                  f"{ref.loss:.4g} ({literal(ref.source)}), start {ref.start:.4g}", fontsize=8, gid=MATH)
+    ax.set_xlabel(f"{COST_UNITS['sample_forwards']}\ntargets: reference + $10^{{-0.2}}$ ... $10^{{-6}}$ x (start - "
+                  f"reference); reference {ref.loss:.4g} ({literal(ref.source)}), start {ref.start:.4g}", fontsize=8)
+    ax.xaxis.label.set_gid(MATH)
+    outside_legend(fig, ax, "optimizer (share of the pairs reached by the end)")
     return save(fig, folder, f"ecdf-{slug(key)}")
 
 
@@ -200,11 +263,12 @@ def accuracy_figure(results: Results, key: str, palette: dict, folder: Path) -> 
     if not any(len(t) for t in traces.values()):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    styles = budget_styles(results)
     for ax, cost in zip(axes, ("sample_forwards", "seconds")):
         grid = log_grid(list(traces.values()), cost)
         for entry, group in problem.groupby("entry", sort=True):
             median_line(ax, grid, [traces[c] for c in group["cell_id"]], cost, "test_accuracy", palette[entry],
-                        f"{entry} (n={len(group)})")
+                        f"{entry} (n={len(group)})", styles.get(entry, "-"))
         ax.set_xscale("log")
         ax.set_ylim(0, 1)
         ax.set_xlabel(COST_UNITS[cost])
@@ -212,10 +276,9 @@ def accuracy_figure(results: Results, key: str, palette: dict, folder: Path) -> 
         ax.set_title(f"test accuracy vs total {COSTS[cost]}")
         ax.grid(True, which="major", alpha=0.3)
     fig.suptitle(key)
-    axes[0].legend(fontsize=8)
-    fig.supxlabel("accuracy of the parameters kept at 8 log-spaced fractions of each run's budget (a network trained "
-                  "part by part: assembled from every part at the same fraction); line: median over seeds; band: 25-75%",
-                  fontsize=8)
+    outside_legend(fig, axes[0], "accuracy of the parameters kept at 8 log-spaced fractions of each run's budget (a "
+                   "network trained part by part: assembled from every part at the same fraction)\nline: median over "
+                   "seeds; band: 25-75%")
     return save(fig, folder, f"accuracy-{slug(key)}")
 
 

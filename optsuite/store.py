@@ -223,6 +223,9 @@ class Store:
         for stale in self.path.glob(".*.tmp*"):  # left by a writer killed mid-write
             stale.unlink()
         manifest = self.manifest()
+        for name in trace_parts(p.name for p in self.path.glob("traces-*.parquet")):
+            if name not in manifest:  # a part a compaction dropped, left by a kill before it was deleted
+                (self.path / name).unlink()
         self._cells, self._on_disk = self._verified(manifest)
         self._settle(manifest)
 
@@ -280,6 +283,24 @@ class Store:
             raise UserError(f"results store {self.path}: cannot write ({exc.strerror or type(exc).__name__}); the "
                             f"cells stored before are safe: {room}run the same command again to resume") from None
         self._cells = cells
+
+    def compact(self) -> None:
+        """Merge the trace parts into one, holding the rows a reader gets (each stored attempt's last write), so
+        that a store read after a run reads one file, not one per flush. Safe against a kill at any point: the
+        new part is committed beside the old ones (a reader takes each attempt from the last part that has it),
+        then the manifest drops the old parts, then they are deleted (a part the manifest does not list is
+        garbage, deleted by the next writer)."""
+        self.open()
+        parts = [name for name in trace_parts(self._on_disk) if self._on_disk[name]["sha256"]]
+        if len(parts) < 2:
+            return
+        merged = self._of(self._cells, [pd.read_parquet(self.path / name) for name in parts])
+        self._commit({self._next_part(): merged})
+        for name in parts:
+            del self._on_disk[name]
+        self._publish(self._settled())
+        for name in parts:
+            (self.path / name).unlink(missing_ok=True)
 
     def _abandon(self) -> None:
         """After a failed write: delete this process's temporaries and let go of the store (a later write opens

@@ -236,6 +236,7 @@ def resume(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: b
         if evaluations:
             run_missing(evaluations, store, job, backend, retry, mode, rerun_stale, "evaluation with the tuned values")
             stored = store.cells()
+        store.compact()  # one trace part, not one per flush, for whoever reads the store next
     ids = {cell.cell_id for cell in cells + trials + evaluations}
     return stored[stored["cell_id"].isin(ids)].reset_index(drop=True)
 

@@ -8,6 +8,7 @@ cluster that loses every worker stops the run within :data:`LOST_SECONDS`.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
@@ -151,7 +152,7 @@ def dask_results(client, cells: list[Cell], job: Job, warn: Callable[[str], None
     while pending:
         try:
             done, pending = wait(pending, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # two classes before Python 3.11, one since
             done = set()
         for future in done:  # released as it is read, so that the cluster lets go of its result
             task = futures.pop(future)
@@ -175,7 +176,7 @@ def cluster_workers(client) -> int:
     """The number of workers the scheduler has now; 0 when it cannot be asked."""
     try:
         return len(client.nthreads()) if client.status == "running" else 0
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, asyncio.TimeoutError):
         return 0
 
 

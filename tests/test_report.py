@@ -125,10 +125,12 @@ class Cells(HTMLParser):
         self.tags.append(tag)
         if tag == "tr":
             self.rows.append([])
+        if tag in ("td", "th"):
+            self.rows[-1].append("")
 
-    def handle_data(self, data):
-        if self.tags and self.tags[-1] in ("td", "th"):
-            self.rows[-1].append(data)
+    def handle_data(self, data):  # a cell's text, spans inside it included
+        if {"td", "th"} & set(self.tags):
+            self.rows[-1][-1] += data
 
     def handle_endtag(self, tag):
         assert self.tags.pop() == tag

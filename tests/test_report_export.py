@@ -211,7 +211,8 @@ def test_an_export_writes_nothing_outside_out_whatever_the_labels(fmt, crafted, 
     out = tmp_path / "dir" / "mine"
     assert main(["export", str(crafted), "--format", fmt, "--out", str(out)]) == 0
     assert [p.name for p in (tmp_path / "dir").iterdir()] == ["mine"]
-    assert sorted(p.name for p in out.iterdir()) == ["montecarlo", "optimizer", "problems.csv", "snes-sigma0-0.3"]
+    assert sorted(p.name for p in out.iterdir()) == ["montecarlo", "optimizer", "problems.csv", "snes-sigma0-0.3",
+                                                     *(["suite.json"] if fmt == "coco" else [])]
     cells = pd.read_parquet(crafted / "cells.parquet")
     rewrite(crafted, "cells.parquet", cells.assign(label=cells["label"].replace({"montecarlo": "snes[sigma0=0.3]"})))
     capsys.readouterr()

@@ -28,7 +28,7 @@ h1{font-size:20px;margin:.6em 0 .1em}h2{font-size:17px;margin:1em 0 .4em;display
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;margin:.4em 0;font-size:12px}
 td,th{border:1px solid #ccc;padding:1px 5px;overflow-wrap:anywhere;min-width:3em}
-td.num{overflow-wrap:normal;min-width:0}th{overflow-wrap:break-word}td:first-child{min-width:8em}
+td.num{overflow-wrap:normal;min-width:0}.ci{white-space:nowrap}th{overflow-wrap:break-word}td:first-child{min-width:8em}
 th{background:#f3f3f3;cursor:pointer;position:sticky;top:0}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
 .num{text-align:right}caption{font-weight:bold;text-align:left}

@@ -149,13 +149,14 @@ def sort_key(value: Value) -> str:
 
 
 def to_html(table: Table) -> str:
-    """A ``<table>``; number cells carry their value in ``data-v`` for sorting; marked cells are ``<strong>``."""
+    """A ``<table>``; number cells carry their value in ``data-v`` for sorting, an interval's brackets in a ``ci``
+    span (it may break before them, never inside); marked cells are ``<strong>``."""
     def cells(values, tag, keys=(), row=None):
         out = []
         for i, v in enumerate(values):
             number = numeric_column(table, i)
             attrs = (" class=num" if number else "") + (f' data-v="{keys[i]}"' if keys and number else "")
-            text = html.escape(v.replace(", ", ",\u00a0") if number else v)  # an interval breaks only before its [
+            text = re.sub(r" (\[.*\])$", r" <span class=ci>\1</span>", html.escape(v)) if number else html.escape(v)
             out.append(f"<{tag}{attrs}>{f'<strong>{text}</strong>' if (row, i) in table.marked else text}</{tag}>")
         return "".join(out)
 

@@ -75,5 +75,6 @@ def test_problems_that_are_not_networks_rank_each_apart(tmp_path):
     table = headline(results, "gd", together=False)
     assert column(table, "problem") == ["alpha", "alpha", "beta", "beta"]
     assert len([m for m in table.marked]) == 2  # the best of each problem
+    assert any("none could be made" in note for note in table.notes)  # 4 seeds: no paired test
     report = builder.build(results, "gd", ("gd",), tmp_path)
     assert report.table.name == "headline" and report.table.columns[:2] == ["optimizer", "problem"]

@@ -132,10 +132,12 @@ def headline_notes(metric, baseline, budgets, shared, rows) -> list[str]:
     notes = [f"{metric.title if metric else 'metric'}: median over the ok runs [95% bootstrap interval]; the best of "
              "each budget in bold"]
     if baseline:
+        family = family_size(rows)
+        tested = (f"Holm-adjusted over all {family} paired tests of the store" if family else
+                  "none could be made in this store")
         notes.append(f"Δ vs {baseline}: the median paired difference on the same seeds of the same problem [95% "
-                     f"bootstrap interval]; verdict: two-sided Wilcoxon test, Holm-adjusted over all "
-                     f"{family_size(rows)} paired tests of the store (better or worse where p < {ALPHA}); n/a: "
-                     "untestable (too few paired seeds, or the baseline ran other budgets)")
+                     f"bootstrap interval]; verdict: two-sided Wilcoxon test, {tested} (better or worse where p < "
+                     f"{ALPHA}); n/a: untestable (too few paired seeds, or the baseline ran other budgets)")
     notes.append("sample-forwards, seconds: the median total of a run on its own problem (a network trained part "
                  "by part: summed over its parts), tuning not included")
     if len(budgets) > 1:

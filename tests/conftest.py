@@ -17,3 +17,11 @@ def default_problem(name: str):
 @pytest.fixture
 def sphere10():
     return PROBLEMS.create("sphere", dim=10)
+
+
+def one_line_error(capsys, needle: str) -> str:
+    """The error printed on stderr: one line, no traceback, containing ``needle``."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert needle in err, err
+    return err

@@ -57,6 +57,7 @@ def test_runs_drawing_from_global_state_or_limited_in_seconds_are_not_batchable(
     assert batchable(OPTIMIZERS.create("torch-cma", restarts="bipop"), Budget(steps=5))
 
 
+@pytest.mark.slow
 def test_a_matrix_run_with_batched_cells_stores_what_it_stores_without(tmp_path):
     from optsuite.cli import main
     from optsuite.store import Store

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import one_line_error
 from tiny_datasets import idx_bytes, write_cifar, write_mnist
+from optsuite.cli import main
 from optsuite.errors import UserError
 from optsuite.problems.dataset_files import MNIST_FILES
 from optsuite.problems.datasets import load_dataset, load_mnist1d_arrays
+from optsuite.registry import PROBLEMS
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -153,8 +156,6 @@ def test_cifar10_labels_outside_the_ten_classes_are_refused(tmp_path):
 def test_a_split_seed_outside_numpys_range_is_a_user_error(seed, capsys):
     with pytest.raises(UserError, match="data_seed=.* must be an integer from 0 to 2\\*\\*32 - 1"):
         load_dataset("digits", seed=seed)
-    from optsuite.cli import main
-
     assert main(["run", "-p", "noprop-dt(data_seed=-1)", "-o", "gd", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert "data_seed=-1 must be an integer" in err and len(err.splitlines()) == 1
@@ -173,3 +174,13 @@ def test_a_data_root_that_cannot_be_read_is_one_line(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().endswith(f"dataset 'mnist': cannot look into {tmp_path / 'locked'} (Permission denied)")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_data_root_is_refused_where_the_dataset_reads_none_and_names_ignore_case(tmp_path, capsys):
+    assert main(["run", "-p", f"least-squares(data_root={tmp_path})", "-o", "gd", "--dry-run"]) == 2
+    one_line_error(capsys, "dataset 'digits' reads no data_root")
+    write_mnist(tmp_path / "mnist")
+    problem = PROBLEMS.create("least-squares", dataset="MNIST", data_root=str(tmp_path / "mnist"))
+    assert problem.data.name == "mnist" and problem.n_train == 30
+    assert main(["run", "-p", "least-squares(dataset=mnst)", "-o", "gd", "--dry-run"]) == 2
+    one_line_error(capsys, "(did you mean 'mnist'?)")

@@ -35,3 +35,15 @@ def test_stop_at_target_keeps_the_wrapped_optimizer_s_requirements():
     wrapped = StopAtTarget(OPTIMIZERS.create("analytic"), 1e-3)
     assert wrapped.supports(PROBLEMS.create("sphere", dim=3)) is not None
     assert wrapped.name == "analytic"
+
+
+def test_bbob_ert_shows_failed_runs_as_failures_not_misses():
+    from optsuite.benchmarks.bbob_ert import format_ert
+
+    hit = {"hits": [100.0], "spent": 100.0, "status": "ok"}
+    miss = {"hits": [float("inf")], "spent": 500.0, "status": "ok"}
+    failed = {"hits": [float("inf")], "spent": 3.0, "status": "failed"}
+    assert format_ert([miss, miss], 0) == "-"
+    assert format_ert([failed, failed], 0) == "failed"
+    assert format_ert([hit, failed], 0) == "100 [1 failed]"
+    assert format_ert([hit, miss, failed], 0) == "600 (1/2) [1 failed]"

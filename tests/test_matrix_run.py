@@ -131,6 +131,7 @@ def reference(tmp_path_factory, plugin):
     return spec, folder / "store"
 
 
+@pytest.mark.slow
 def test_an_uninterrupted_run_stores_every_cell_once(reference):
     cells, traces = comparable(reference[1])
     assert len(cells) == N_CELLS and cells["cell_id"].is_unique and set(cells["status"]) == {"ok"}
@@ -139,6 +140,7 @@ def test_an_uninterrupted_run_stores_every_cell_once(reference):
     assert len(traces) == N_CELLS * 20 and (cells["trace_rows"] == 20).all()
 
 
+@pytest.mark.slow
 def test_kill_9_mid_matrix_then_resume_equals_the_uninterrupted_run(reference, tmp_path):
     spec, reference_store = reference
     store = tmp_path / "store"
@@ -168,6 +170,7 @@ def test_kill_9_mid_matrix_then_resume_equals_the_uninterrupted_run(reference, t
     pd.testing.assert_frame_equal(resumed[1], expected[1])
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_results_as_loky(reference, tmp_path):
     spec, reference_store = reference
     store = tmp_path / "store"
@@ -177,6 +180,7 @@ def test_dask_local_cluster_gives_the_same_results_as_loky(reference, tmp_path):
     pd.testing.assert_frame_equal(dask[1], loky[1])
 
 
+@pytest.mark.slow
 def test_failures_timeouts_crashes_and_nans_are_recorded_while_the_rest_complete(tmp_path, capsys, plugin):
     spec = write(tmp_path, FAULTY, plugin)
     assert main(["run", str(spec), "--out", str(tmp_path / "store"), "-j", "2"]) == 0

@@ -3,6 +3,7 @@ import textwrap
 
 import pytest
 
+from conftest import one_line_error
 from optsuite.budget import Budget
 from optsuite.cli import main
 from optsuite.errors import UserError
@@ -284,3 +285,79 @@ def test_a_run_setting_is_checked_by_one_rule_in_the_run_table_and_as_a_flag(key
     as_flag = capsys.readouterr().err.strip()
     assert in_table.startswith(f"error: {spec}: run.{key}: ") and as_flag.startswith(f"error: --{key.replace('_', '-')} ")
     assert in_table.split(f"run.{key}: ")[1].replace(".0", "") == as_flag.split(f"{value}: ")[1].replace(".0", "")
+
+
+P = ["-p", "sphere(dim=10)", "-o", "gd", "-s", "1", "-b", "evaluations=2000"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_time_limit_must_be_a_positive_finite_number(value, tmp_path, capsys):
+    assert main(["run", *P, "--time-limit", value, "--out", str(tmp_path / "s"), "-q"]) == 2
+    one_line_error(capsys, f"--time-limit {value}")
+    spec = write(tmp_path, f"[run]\ntime_limit = {value}\n[[problems]]\nname = \"sphere\"\n[[optimizers]]\nname = \"gd\"\n")
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    one_line_error(capsys, "run.time_limit")
+
+
+@pytest.mark.parametrize("code,needle", [("import sys\nsys.exit(3)\n", "called sys.exit(3)"),
+                                         ("raise KeyError('x')\n", "KeyError")])
+def test_an_import_that_exits_or_raises_is_one_line_naming_the_file(code, needle, tmp_path, capsys):
+    (tmp_path / "bad.py").write_text(code)
+    spec = write(tmp_path, 'imports = ["bad.py"]\n[[problems]]\nname = "sphere"\n[[optimizers]]\nname = "gd"\n')
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    one_line_error(capsys, f"{tmp_path / 'bad.py'} failed to import ({needle}")
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_matrix_name_must_be_one_plain_folder_name(name, tmp_path, capsys):
+    spec = write(tmp_path, f'name = "{name}"\n[[problems]]\nname = "sphere"\n[[optimizers]]\nname = "gd"\n')
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    one_line_error(capsys, "name:")
+
+
+def test_non_finite_numbers_are_refused_at_validation_with_their_place(tmp_path, capsys):
+    spec = write(tmp_path, """
+        [[problems]]
+        name = "noprop-block"
+        settings = { T = 2, ridge = inf }
+        [[optimizers]]
+        name = "gd"
+        hyper = { lr = nan }
+        grid = { momentum = [0.0, -inf] }
+        """)
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(f"{spec}: ")[1].split(":")[0] for line in err] == [
+        "problems[0].settings.ridge", "optimizers[0].hyper.lr", "optimizers[0].grid.momentum[1]"]
+    assert all("is not a finite number" in line for line in err)
+
+
+def test_a_population_too_large_for_memory_is_refused_before_running(tmp_path, capsys):
+    out = tmp_path / "store"
+    assert main(["run", "-p", "sphere(dim=10)", "-o", "montecarlo(population=1000000000)", "--out", str(out), "-q"]) == 2
+    one_line_error(capsys, "a population of 1,000,000,000 x 10 parameters needs at least 160 GB")
+    assert not out.exists()
+    assert main(["noprop", "-o", "beam(beam=100000000)", "--set", "T=2", "--out", str(out), "-q"]) == 2
+    one_line_error(capsys, "block 1: optimizer 'beam': a population of")
+
+
+def test_validation_reports_an_unknown_setting_with_the_other_mistakes_and_close_names(tmp_path, capsys):
+    spec = write(tmp_path, """
+        [[problems]]
+        name = "noprop-block"
+        settings = { hiden = 16, T = "three" }
+        [[optimizers]]
+        name = "snez"
+        """)
+    assert main(["run", str(spec), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3
+    hiden = next(line for line in err if ".hiden:" in line)
+    assert "(did you mean 'hidden'?)" in hiden and all(f" {k}," in hiden for k in ("t", "ridge", "readout_draws"))
+    assert any(".T: expected an integer" in line for line in err)
+    assert any("unknown optimizer 'snez' (did you mean 'snes'?)" in line for line in err)
+
+
+def test_a_list_value_reaches_validation_as_a_list(capsys):
+    assert main(["run", "-p", "sphere", "-o", "beam(sigma0=[0.1,0.2])", "--dry-run"]) == 2
+    one_line_error(capsys, "-o beam(sigma0=[0.1,0.2]): sigma0: expected a number, got [0.1, 0.2]")

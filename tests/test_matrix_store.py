@@ -7,6 +7,7 @@ import re
 import pandas as pd
 import pytest
 
+from conftest import one_line_error
 from optsuite.cli import main
 from optsuite.errors import UserError
 from optsuite.budget import Budget
@@ -262,6 +263,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_that_says_rerunning_resumes_and_leaves_no_temporary(tmp_path):
     import subprocess
     import sys
@@ -279,3 +281,32 @@ def test_a_full_disk_is_one_line_that_says_rerunning_resumes_and_leaves_no_tempo
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     resumed, whole = (Store(tmp_path / name).cells().set_index("cell_id").sort_index() for name in ("full", "whole"))
     assert resumed.index.equals(whole.index) and resumed["metric_train_loss"].equals(whole["metric_train_loss"])
+
+
+P = ["-p", "sphere(dim=10)", "-o", "gd", "-s", "1", "-b", "evaluations=2000"]
+
+
+def test_a_read_only_out_is_refused(tmp_path):
+    from unprivileged import optsuite
+
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    done = optsuite("run", *P, "--out", str(folder), "-q")
+    err = done.stderr.strip()
+    assert done.returncode == 2 and len(err.splitlines()) == 1
+    assert err == f"error: results store {folder}: cannot write there (Permission denied)"
+    assert list(folder.iterdir()) == []
+
+
+def test_dry_run_and_resume_agree_on_a_damaged_trace_part(tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main(["run", *P, "--out", str(store), "-q"]) == 0
+    part = next(store.glob("traces-*.parquet"))
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(data)
+    capsys.readouterr()
+    assert main(["run", *P, "--out", str(store), "--dry-run"]) == 2
+    refused = one_line_error(capsys, part.name)
+    assert main(["run", *P, "--out", str(store), "-q"]) == 2
+    assert one_line_error(capsys, part.name) == refused

@@ -3,6 +3,7 @@ failures by part, checkpoints, resume after kill -9, the noprop command and the 
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,6 +107,7 @@ def test_a_part_override_reaches_the_named_part_only():
     assert plain.cell_id != cell.cell_id
 
 
+@pytest.mark.slow
 def test_a_closed_form_part_runs_first_and_its_unspent_share_goes_to_the_searched_parts():
     budget = Budget(sample_forwards=200_000)
     cell = Cell("noprop-dt", "snes", 0, budget, SMALL, {"sigma0": 0.05}, {"head": {"name": "analytic", "hyper": {}}})
@@ -172,6 +174,7 @@ def test_matrix_validation_refuses_bad_part_overrides_on_one_line_each(tmp_path,
     assert any("need a problem trained part by part; 'noprop-net' is not" in line for line in err)
 
 
+@pytest.mark.slow
 def test_the_cli_takes_part_overrides_and_runs_analytic_on_random_features(tmp_path, capsys):
     out = tmp_path / "store"
     assert main(["run", "-p", "noprop-dt(T=2,block=random-features,hidden=128,ridge=0.001)", "-p", "noprop-dt(T=2,hidden=8)",
@@ -187,6 +190,7 @@ def test_the_cli_takes_part_overrides_and_runs_analytic_on_random_features(tmp_p
     assert cells.loc["gd(lr=0.01) + head: analytic", "status"] == "ok"
 
 
+@pytest.mark.slow
 def test_noprop_command_is_a_one_problem_matrix_with_a_store_that_resumes(tmp_path, capsys):
     out = tmp_path / "store"
     argv = ["noprop", "-o", "gd(lr=0.01)", "--set", "T=2", "--set", "hidden=8", "-b", "steps=30", "-s", "2",
@@ -203,6 +207,7 @@ def test_noprop_command_is_a_one_problem_matrix_with_a_store_that_resumes(tmp_pa
     assert "unknown block family 'lstm'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_parts_in_parallel_give_the_same_network(tmp_path):
     cell = Cell("noprop-dt", "gd", 3, Budget(steps=12), SMALL, {"lr": 0.01})
     serial, parallel = result_rows(cell)[0], result_rows(cell, part_jobs=2)[0]
@@ -234,6 +239,7 @@ def comparable(store):
     return cells.drop(columns=drop), parts
 
 
+@pytest.mark.slow
 def test_kill_9_mid_network_matrix_then_resume_equals_the_uninterrupted_run(tmp_path):
     spec = tmp_path / "nets.toml"
     spec.write_text(MATRIX)
@@ -257,6 +263,7 @@ def test_kill_9_mid_network_matrix_then_resume_equals_the_uninterrupted_run(tmp_
     assert resumed_parts == expected_parts
 
 
+@pytest.mark.slow
 def test_report_prints_the_networks_table_first_with_chain_accuracy_and_the_named_baseline(tmp_path, capsys):
     out = tmp_path / "store"
     assert main(["run", "-p", "noprop-dt(T=2,hidden=8)", "-p", "backprop-net(T=2,hidden=8)", "-p", "sphere(dim=3)",
@@ -275,3 +282,14 @@ def test_report_prints_the_networks_table_first_with_chain_accuracy_and_the_name
     assert "figures/accuracy-noprop-dt-T-2-hidden-8.png" in md and "figures/accuracy-backprop-net-T-2-hidden-8.png" in md
     table = pd.read_csv(tmp_path / "rep" / "tables" / "networks.csv")
     assert set(table["verdict"]) <= {"-", "better", "worse", "n.s.", "differs"} and (table["pairs"].dropna() == 5).all()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_noprop_shows_each_part_as_it_finishes_and_prints_train_accuracy_and_wall_seconds(jobs, tmp_path, capsys):
+    assert main(["noprop", "--set", "T=2", "--set", "hidden=8", "-b", "steps=30", "-j", jobs, "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    news = [line.strip() for line in captured.err.splitlines() if " done (" in line]
+    assert sorted(n.split(": ", 1)[1].split(" done")[0] for n in news) == ["block 1", "block 2", "head"]
+    assert [n.split(" done (")[1].split(" of")[0] for n in news] == ["1", "2", "3"]
+    seed = next(line for line in captured.out.splitlines() if line.startswith("seed 0: ok"))
+    assert "train_accuracy " in seed and re.search(r"seconds [\d.]+ \(parts summed\), [\d.]+ wall", seed)

@@ -67,3 +67,9 @@ def test_metrics_are_finite_at_the_initial_point(name):
     metrics = problem.metrics(problem.initial(0))
     assert "train_loss" in metrics
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+
+
+@pytest.mark.parametrize("name", [n for n in PROBLEMS.names() if ":" not in n])
+def test_every_problem_setting_has_a_meaning(name):
+    missing = [key for key, _, meaning in PROBLEMS.settings(name) if not meaning]
+    assert not missing, f"{name}: settings without a line in settings_help: {missing}"

@@ -67,6 +67,7 @@ cocopp.main("-o " + sys.argv[2] + " " + " ".join(folders))
 """
 
 
+@pytest.mark.slow
 def test_cocopp_reads_the_coco_export_and_post_processes_it(store, tmp_path):
     out = exported(store, tmp_path, "coco")
     results = Results.load(store)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from optsuite.report import figures, noprop_figures
 from optsuite.report.anytime import value_until_end
@@ -121,6 +122,7 @@ def test_a_cell_row_says_whether_its_trace_losses_are_minibatch_losses():
     assert rows["sphere"]["minibatch"] is False and rows["least-squares"]["minibatch"] is True
 
 
+@pytest.mark.slow
 def test_a_dollar_in_a_problem_key_or_a_label_is_drawn_as_written(tmp_path):
     """A data_root like ``d$_$x`` or a plug-in's string value reads as mathtext to matplotlib; figures draw it as text."""
     from optsuite.report import builder

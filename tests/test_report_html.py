@@ -31,6 +31,7 @@ def browser_or_skip():
         pytest.skip(f"{' and '.join(missing)} not installed")
 
 
+@pytest.mark.slow
 def test_the_page_needs_nothing_but_itself(report):
     page = report.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:|//|figures/|tables/)""", page)
@@ -43,6 +44,7 @@ def test_the_page_needs_nothing_but_itself(report):
         assert f'id="{target}"' in page or f"id={target}" in page
 
 
+@pytest.mark.slow
 def test_the_report_renders_in_chromium_with_the_headline_on_the_first_screen(report, tmp_path):
     browser_or_skip()
     shown = render(report, tmp_path / "first-screen.png", sort_header="test accuracy")

@@ -119,6 +119,7 @@ def files(folder):
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
 
 
+@pytest.mark.slow
 def test_a_killed_report_never_leaves_a_partial_report_that_looks_whole(store, tmp_path):
     import subprocess
     import sys
@@ -145,6 +146,7 @@ def test_a_killed_report_never_leaves_a_partial_report_that_looks_whole(store, t
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # the killed writers' leftovers are gone
 
 
+@pytest.mark.slow
 def test_report_computes_each_problems_quality_rows_once_and_shares_them(tmp_path, monkeypatch):
     from optsuite.report import summary
 

@@ -284,6 +284,7 @@ def test_report_prints_the_networks_table_first_with_chain_accuracy_and_the_name
     assert set(table["verdict"]) <= {"-", "better", "worse", "n.s.", "differs"} and (table["pairs"].dropna() == 5).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_noprop_shows_each_part_as_it_finishes_and_prints_train_accuracy_and_wall_seconds(jobs, tmp_path, capsys):
     assert main(["noprop", "--set", "T=2", "--set", "hidden=8", "-b", "steps=30", "-j", jobs, "--out", str(tmp_path)]) == 0

@@ -223,10 +223,10 @@ class Store:
         for stale in self.path.glob(".*.tmp*"):  # left by a writer killed mid-write
             stale.unlink()
         manifest = self.manifest()
+        self._cells, self._on_disk = self._verified(manifest)  # first: a damaged store loses no file
         for name in trace_parts(p.name for p in self.path.glob("traces-*.parquet")):
             if name not in manifest:  # a part a compaction dropped, left by a kill before it was deleted
                 (self.path / name).unlink()
-        self._cells, self._on_disk = self._verified(manifest)
         self._settle(manifest)
 
     def _verified(self, manifest: dict[str, list[dict[str, Any]]]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:

@@ -131,6 +131,7 @@ def test_every_command_refuses_a_damaged_store_in_one_line(tmp_path, capsys, dam
     fill(tmp_path / "store", [CELL_A])
     fill(tmp_path / "store", [CELL_B])
     DAMAGES[damage][0](tmp_path / "store")
+    damaged = {p.name: p.read_bytes() for p in (tmp_path / "store").iterdir() if p.is_file() and p.name != ".lock"}
     store, out = str(tmp_path / "store"), str(tmp_path / "out")
     for command in (["run", "-p", "sphere(dim=3)", "-o", "gd", "--out", store, "--dry-run"],
                     ["run", "-p", "sphere(dim=3)", "-o", "gd", "--out", store, "-q"],
@@ -138,6 +139,8 @@ def test_every_command_refuses_a_damaged_store_in_one_line(tmp_path, capsys, dam
         assert main(command) == 2, command
         err = capsys.readouterr().err.strip()
         assert DAMAGES[damage][1] in err and len(err.splitlines()) == 1, (command, err)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "store").iterdir() if p.is_file() and p.name != ".lock"}
+    assert after == damaged  # refused as it was: nothing deleted, nothing settled
 
 
 def test_manifest_lists_checksums_and_row_counts(tmp_path):

@@ -55,8 +55,17 @@ def reset_peak_memory(device: torch.device) -> None:
         pass
 
 
+PEAK_READ_SECONDS = 0.01  # a trace row's peak memory may be this old: reading it took most of a fast step's cost
+
+
 class Ledger:
-    """Running totals of a run, and one trace row per step."""
+    """Running totals of a run, and one trace row per step.
+
+    The peak memory of a trace row is read afresh when the last reading is older than
+    :data:`PEAK_READ_SECONDS` (on the CPU a reading costs about 10 us, more than the rest of
+    the run loop's own work per step), so rows of steps faster than that may repeat the last
+    reading; :meth:`spent` with ``fresh=True`` (a run's final totals) always reads it.
+    """
 
     def __init__(self, device: torch.device = torch.device("cpu")) -> None:
         self.device = device
@@ -65,21 +74,31 @@ class Ledger:
         self.started = time.perf_counter()
         self.trace: list[dict[str, float]] = []
         self.best_loss = math.inf
+        self.peak = (-math.inf, 0)  # (when, bytes) of the last reading
         reset_peak_memory(device)
 
     def charge(self, cost: Cost) -> None:
         self.cost = self.cost + cost
+
+    def peak_memory(self, fresh: bool = False) -> int:
+        """Peak memory: the last reading where it is younger than :data:`PEAK_READ_SECONDS`, unless ``fresh``."""
+        now = time.perf_counter()
+        if fresh or now - self.peak[0] >= PEAK_READ_SECONDS:
+            self.peak = (now, peak_memory_bytes(self.device))
+        return self.peak[1]
 
     def spent_in(self, unit: str) -> float:
         """The total in one unit of :data:`UNITS` (peak memory is read only when asked for)."""
         if unit == "seconds":
             return time.perf_counter() - self.started
         if unit == "peak_memory_bytes":
-            return peak_memory_bytes(self.device)
+            return self.peak_memory()
         return self.steps if unit == "steps" else getattr(self.cost, unit)
 
-    def spent(self) -> dict[str, float]:
-        """Totals in every unit of :data:`UNITS`."""
+    def spent(self, fresh: bool = False) -> dict[str, float]:
+        """Totals in every unit of :data:`UNITS` (``fresh``: peak memory read now)."""
+        if fresh:
+            self.peak_memory(fresh=True)
         return {unit: self.spent_in(unit) for unit in UNITS}
 
     def exhausted(self, budget: Budget) -> str | None:

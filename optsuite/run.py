@@ -114,11 +114,13 @@ class RunLoop:
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad and status == "ok":
             status, error = "nan", f"metric {bad[0]} is {metrics[bad[0]]}"
-        return RunResult(status, self.stop, metrics, self.ledger.spent(), self.ledger.trace, best, error, self.kept)
+        return RunResult(status, self.stop, metrics, self.ledger.spent(fresh=True), self.ledger.trace, best, error,
+                         self.kept)
 
     def failed(self, exc: BaseException) -> RunResult:
         """The result of a run that raised ``exc``: recorded, with the trace so far."""
-        return RunResult("failed", "error", {}, self.ledger.spent(), self.ledger.trace, None, one_line(exc), self.kept)
+        return RunResult("failed", "error", {}, self.ledger.spent(fresh=True), self.ledger.trace, None, one_line(exc),
+                         self.kept)
 
 
 def run(problem: Problem, optimizer: Optimizer, budget: Budget | None = None, seed: int = 0,

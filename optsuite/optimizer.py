@@ -97,8 +97,8 @@ class Optimizer:
         free = available_memory(problem.device)
         if need <= free:
             return None
-        return (f"optimizer {self.name!r}: a population of {size:,} x {problem.dim:,} parameters needs at least "
-                f"{need / 1e9:.3g} GB, more than the {free / 1e9:.3g} GB free on {problem.device}")
+        return (f"optimizer {self.name!r}: a generation of {size:,} candidates of {problem.dim:,} parameters needs at "
+                f"least {need / 1e9:.3g} GB, more than the {free / 1e9:.3g} GB free on {problem.device}")
 
     @classmethod
     def supports(cls, problem: Problem) -> str | None:

@@ -335,10 +335,10 @@ def test_non_finite_numbers_are_refused_at_validation_with_their_place(tmp_path,
 def test_a_population_too_large_for_memory_is_refused_before_running(tmp_path, capsys):
     out = tmp_path / "store"
     assert main(["run", "-p", "sphere(dim=10)", "-o", "montecarlo(population=1000000000)", "--out", str(out), "-q"]) == 2
-    one_line_error(capsys, "a population of 1,000,000,000 x 10 parameters needs at least 160 GB")
+    one_line_error(capsys, "a generation of 1,000,000,000 candidates of 10 parameters needs at least 160 GB")
     assert not out.exists()
     assert main(["noprop", "-o", "beam(beam=100000000)", "--set", "T=2", "--out", str(out), "-q"]) == 2
-    one_line_error(capsys, "block 1: optimizer 'beam': a population of")
+    one_line_error(capsys, "block 1: optimizer 'beam': a generation of")
 
 
 def test_validation_reports_an_unknown_setting_with_the_other_mistakes_and_close_names(tmp_path, capsys):

@@ -16,6 +16,9 @@
 #     fused mlp-block kernel beside the batched-product path (goal: >= 3x), and the cnn block's
 #     grouped convolutions at MNIST and CIFAR-10 shapes; each beside a per-candidate loop, with
 #     the difference between the two and the float32 error against float64;
+#   - whole ES generations against inference (python -m optsuite.benchmarks.es_generation --device cuda):
+#     dense openes and eggroll (low-rank populations, rank 1 and 4) as a fraction of inference's
+#     per-sample throughput (EGGROLL's own figure on an H100: 0.91);
 #   - runs batched together: cells per hour of a small matrix with --batch-runs 8 against
 #     without (python -m optsuite.benchmarks.batched_runs --device cuda), its numbers checked equal;
 #   - the benchmark in tf32 and bf16; one eigendecomposition and one Cholesky factorisation
@@ -66,6 +69,7 @@ timeout 150 "$python" -m pytest -q -p no:cacheprovider tests/test_fused_block.py
 echo
 check 150 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel
 check 180 "$python" -m optsuite.benchmarks.noprop_eval --device cuda --kernel $block_kernel
+check 150 "$python" -m optsuite.benchmarks.es_generation --device cuda --threads 1 --repeats 5
 check 150 "$python" -m optsuite.benchmarks.batched_runs --device cuda --rounds 1 --evaluations 20000
 check 60 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision tf32 --no-steps
 check 60 "$python" -m optsuite.benchmarks.population_eval --device cuda --kernel $kernel --precision bf16 --no-steps

@@ -463,8 +463,12 @@ def main() -> None:
     print("\n".join(lines))
     if args.out:
         command = "OMP_NUM_THREADS=1 " + command_line(__spec__.name)
-        args.out.write_text("\n".join(["# Ours against outside implementations", "", "```bash", command, "```", "",
-                                       *lines, ""]))
+        notes = []
+        if args.hyperscalees:  # the reference's folder is of this machine: the report names it by its role
+            command = command.replace(str(args.hyperscalees), "HYPERSCALEES")
+            notes = ["", "HYPERSCALEES: the `src/hyperscalees` folder of a checkout of ESHyperscale/HyperscaleES."]
+        args.out.write_text("\n".join(["# Ours against outside implementations", "", "```bash", command, "```", *notes,
+                                       "", *lines, ""]))
 
 
 if __name__ == "__main__":

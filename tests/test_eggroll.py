@@ -134,3 +134,15 @@ def test_low_rank_pgpe_keeps_one_std_per_matrix_and_one_per_other_entry():
         block = opt.std[m.offset : m.end]
         assert torch.equal(block, block[0].expand_as(block))
     assert opt.std[layout.rest].unique().numel() > 1
+
+
+def test_the_generation_benchmark_prints_each_method_against_inference(capsys):
+    from optsuite.benchmarks.es_generation import main
+
+    assert main(["--threads", "1", "--repeats", "1", "--only", "digits, H = 16", "--no-loop"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| digits, H = 16"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:3] == ["64", "128"] and len(cells) == 10  # P, B, inference, then each method's two figures
+    fractions = [float(c.split()[0]) for c in cells[4:]]
+    assert all(0 < f < 100 for f in fractions)

@@ -67,3 +67,23 @@ def test_render_folds_text_but_never_a_number():
                   [["a-very-long-optimizer-label-" * 3, Interval(0.123456, 0.1, 0.2, 5)]])
     text = render([table], width=40)
     assert max(map(len, text.splitlines())) <= 40 and "0.123 [0.100, 0.200]" in text
+
+
+def test_compact_tables_give_the_budget_a_column_and_say_shared_items_once(tmp_path, monkeypatch, capsys):
+    """Budgets in a column of their own, never in a label that folds mid-number; what all labels share said once."""
+    from optsuite.cli import main
+
+    store = tmp_path / "store"
+    assert main(["run", "-p", "sphere(dim=4)", "-o", "snes(population=8,sigma0=0.3)", "-o", "pgpe(population=8,sigma0=0.3)",
+                 "-b", "evaluations=200", "-s", "1", "--out", str(store), "-q"]) == 0
+    assert main(["run", "-p", "sphere(dim=4)", "-o", "snes(population=8,sigma0=0.3)", "-o", "pgpe(population=8,sigma0=0.3)",
+                 "-b", "evaluations=800", "-s", "1", "--out", str(store), "-q", "--add"]) == 0
+    monkeypatch.setenv("COLUMNS", "60")
+    capsys.readouterr()
+    assert main(["report", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 60
+    assert "population=8" not in out.replace("share: population=8, sigma0=0.3", "")  # said once, in the title
+    assert "labels leave out what they share: population=8, sigma0=0.3" in " ".join(out.split())
+    rows = [line.split() for line in out.splitlines() if line.startswith(("snes", "pgpe"))]
+    assert sorted(r[1] for r in rows) == ["200", "200", "800", "800"]  # the budget column

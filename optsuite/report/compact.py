@@ -3,16 +3,22 @@ first.
 
 One row per entry: the problem's primary metric (median [95% bootstrap interval] over ok runs),
 the median total cost in sample-forwards and seconds, and the verdict of the paired test against
-the baseline on its Holm-adjusted p (:func:`~optsuite.report.summary.quality_by_problem`). The full
-tables stay behind ``--wide``.
+the baseline on its Holm-adjusted p (:func:`~optsuite.report.summary.quality_by_problem`). Where a
+problem ran entries at several budgets the budget is a column of its own, and what every label of a
+table shares (``population=64``, ``head: analytic``) is said once under it, so that labels stay short;
+a label folds after its commas. The full tables stay behind ``--wide``.
 """
 from __future__ import annotations
 
 import math
 
+from .labels import parse_label, shared_items
 from .networks import network_problems
+from .results import budget_text
 from .summary import row_verdict
 from .tables import Table
+
+BUDGET = " @ "  # an entry's label and its budget, where a problem ran several (optsuite.report.results.entries)
 
 
 def quality_order(rows: list[dict]) -> list[dict]:
@@ -37,6 +43,32 @@ def short_verdict(row: dict) -> str:
     return row_verdict(row).split(":")[0]
 
 
+def short_labels(entries: list[str]) -> tuple[list[str], str]:
+    """(labels with what they share left out (:func:`~.labels.shared_items`) and a space after each comma, so that a
+    label folds between its items; the items left out, "" where none)."""
+    parsed = [parse_label(e.split(BUDGET, 1)[0]) for e in entries]
+    shared = shared_items(parsed) if len(parsed) > 1 else frozenset()
+    return [p.text(shared).replace(",", ", ") for p in parsed], ", ".join(sorted(shared))
+
+
+def budgets_of(results, key: str, entries: list[str]) -> list[str]:
+    """Each entry's budget on problem ``key`` (``sample_forwards=8e+06``), "" where its runs had none or several."""
+    cells = results.cells_of(key)
+    if "budget" not in cells:
+        return [""] * len(entries)
+    found = cells.groupby("entry")["budget"].unique()
+    return [budget_text(found[e][0]) if e in found and len(found[e]) == 1 else "" for e in entries]
+
+
+def budget_column(budgets: list[str]) -> tuple[list[str], str]:
+    """(the budget column's cells, its unit): where every budget is in one unit, the values alone and that unit;
+    else the budgets as written and ""."""
+    units = {b.partition("=")[0] for b in budgets if b}
+    if len(units) == 1 and not any("," in b for b in budgets):
+        return [b.partition("=")[2] for b in budgets], units.pop()
+    return budgets, ""
+
+
 def compact_tables(results, baseline: str | None, rows: dict[str, list[dict]]) -> list[Table]:
     """One table per problem of ``results``; ``rows``: its quality rows for ``baseline``."""
     tables = []
@@ -44,11 +76,17 @@ def compact_tables(results, baseline: str | None, rows: dict[str, list[dict]]) -
     for key in networks + [k for k in results.problems() if k not in networks]:
         ordered = quality_order(rows[key])
         metric = next((r["primary"] for r in ordered if r["primary"]), None)
-        columns = ["optimizer", metric.title if metric else "metric", "sample-forwards", "seconds",
-                   f"vs {baseline}" if baseline and len(baseline) <= 12 else "vs baseline"]
-        body = [[r["entry"], r[metric.column] if metric else None, r["spent_sample_forwards"], r["spent_seconds"],
-                 short_verdict(r)] for r in ordered]
-        tables.append(Table(f"compact-{key}", key, columns, body))
+        labels, shared = short_labels([r["entry"] for r in ordered])
+        budgets, unit = budget_column(budgets_of(results, key, [r["entry"] for r in ordered]))
+        by_budget = any(BUDGET in r["entry"] for r in ordered)  # several budgets: a column of its own
+        columns = ["optimizer", *(["budget"] if by_budget else []), metric.title if metric else "metric",
+                   "sample-forwards", "seconds", f"vs {baseline}" if baseline and len(baseline) <= 12 else "vs baseline"]
+        body = [[label, *([budget] if by_budget else []), r[metric.column] if metric else None,
+                 r["spent_sample_forwards"], r["spent_seconds"], short_verdict(r)]
+                for label, budget, r in zip(labels, budgets, ordered)]
+        said = ([f"budget in {unit.replace('_', '-')}"] if by_budget and unit else []) + (
+            [f"labels leave out what they share: {shared}"] if shared else [])
+        tables.append(Table(f"compact-{key}", key + (f" ({'; '.join(said)})" if said else ""), columns, body))
     return tables
 
 

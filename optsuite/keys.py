@@ -22,6 +22,16 @@ def config_key(name: str, settings: dict[str, Any]) -> str:
     return f"{name}({','.join(f'{k}={v}' for k, v in sorted(settings.items()))})"
 
 
+LOCATIONS = frozenset({"data_root"})  # settings that say where a problem's data lies, not what it is
+
+
+def identity(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` without :data:`LOCATIONS`: what names a configured problem in a store, so that a store made with
+    the data in one folder resumes and compares where the same data lies in another (a fingerprint of the data says
+    whether it is the same: ``problems.datasets.data_fingerprint``)."""
+    return {k: v for k, v in settings.items() if k not in LOCATIONS}
+
+
 def settings_of(text: str | None) -> dict[str, Any] | None:
     """A record's settings JSON as a dict; None where it is unreadable or not an object."""
     try:

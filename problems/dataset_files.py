@@ -5,7 +5,9 @@ names the files expected.
 """
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import io
 import pickle
 import zlib
@@ -17,6 +19,9 @@ from optsuite.errors import UserError
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+# dataset -> (its files, the subfolders of data_root they may lie in)
+FILES = {"mnist": (MNIST_FILES, ("raw", "MNIST/raw")), "cifar10": (CIFAR10_FILES, ("cifar-10-batches-py",))}
 
 CLASSES = 10  # MNIST's digits and CIFAR-10's classes: labels 0..9
 
@@ -37,6 +42,18 @@ def find_folder(root: str | None, dataset: str, names: tuple[str, ...], subfolde
         except OSError as exc:  # e.g. a folder this process may not read
             raise UserError(f"dataset {dataset!r}: cannot look into {folder} ({exc.strerror})") from None
     raise UserError(f"dataset {dataset!r}: no folder at or under {base} holds {expected} (raw or .gz)")
+
+
+@functools.lru_cache(maxsize=8)
+def fingerprint(dataset: str, root: str) -> str:
+    """16 hex digits of the SHA-256 of ``dataset``'s files in ``root`` (:data:`FILES`), each as read (a .gz
+    decompressed, so the same data raw or compressed has one fingerprint): what the data is, wherever it lies."""
+    folder = find_folder(root, dataset, *FILES[dataset])
+    digest = hashlib.sha256()
+    for name in FILES[dataset][0]:
+        data = read_bytes(folder / name)
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()[:16]
 
 
 def read_bytes(path: Path) -> bytes:
@@ -70,7 +87,7 @@ def read_mnist(root: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
     Looks in ``root``, ``root/raw`` and ``root/MNIST/raw`` (torchvision's layout).
     """
-    folder = find_folder(root, "mnist", MNIST_FILES, ("raw", "MNIST/raw"))
+    folder = find_folder(root, "mnist", *FILES["mnist"])
     x_tr, y_tr, x_te, y_te = (read_idx(folder / n) for n in MNIST_FILES)
     for x, y, part in ((x_tr, y_tr, "train"), (x_te, y_te, "t10k")):
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
@@ -121,7 +138,7 @@ def read_cifar10(root: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
     Looks in ``root`` and ``root/cifar-10-batches-py`` (the archive's folder).
     """
-    folder = find_folder(root, "cifar10", CIFAR10_FILES, ("cifar-10-batches-py",))
+    folder = find_folder(root, "cifar10", *FILES["cifar10"])
     train = [read_cifar_batch(folder / n) for n in CIFAR10_FILES[:-1]]
     x_te, y_te = read_cifar_batch(folder / CIFAR10_FILES[-1])
     return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_te, y_te

@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from optsuite.errors import UserError, did_you_mean
 
-from .dataset_files import read_cifar10, read_mnist
+from .dataset_files import fingerprint, read_cifar10, read_mnist
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,16 @@ def load_dataset(name: str = "digits", root: str | None = None, seed: int = 0, t
     if name in OFFICIAL_SPLIT:
         seed, test_fraction = 0, 0.2  # unused: one cache entry whatever the caller's split settings
     return cached_dataset(name, None if root is None else str(root), int(seed), float(test_fraction))
+
+
+def data_fingerprint(name: str = "digits", root: str | None = None) -> str | None:
+    """A fingerprint of the files of a dataset read from ``root`` (:data:`FROM_FILES`), None for the others: a store
+    keys problems without ``data_root`` (a location) and records this, so that other data of the same name is
+    refused rather than mixed."""
+    name = name.lower() if isinstance(name, str) else name
+    if root is None or name not in FROM_FILES:
+        return None
+    return fingerprint(name, str(root))
 
 
 @functools.lru_cache(maxsize=8)

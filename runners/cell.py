@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 from optsuite.budget import Budget
 from optsuite.errors import UserError, one_line
-from optsuite.keys import solver_key
+from optsuite.keys import identity, solver_key
 from optsuite.registry import OPTIMIZERS, PROBLEMS
 
 PACKAGES = ("optsuite", "torch", "numpy", "cma", "nevergrad")
@@ -49,9 +49,10 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
-        """A hash of the whole configuration: a changed setting is a new cell."""
+        """A hash of the whole configuration: a changed setting is a new cell (where the data lies is no setting:
+        :func:`~optsuite.keys.identity`)."""
         config = {"problem": self.problem, "optimizer": self.optimizer, "seed": self.seed,
-                  "budget": self.budget_limits, "problem_args": self.problem_args, "hyper": self.hyper}
+                  "budget": self.budget_limits, "problem_args": identity(self.problem_args), "hyper": self.hyper}
         if self.parts:
             config["parts"] = self.parts
         if self.group:
@@ -69,6 +70,15 @@ class Cell:
     def device(self) -> str:
         """The problem's ``device`` setting ("cpu" when it has none)."""
         return str(self.problem_args.get("device", "cpu"))
+
+    def data_fingerprint(self) -> str | None:
+        """The fingerprint of the dataset files the problem reads from its ``data_root``; None where it reads none
+        (:func:`optsuite.problems.datasets.data_fingerprint`). Raises UserError where they cannot be read."""
+        if self.problem_args.get("data_root") is None:
+            return None
+        from optsuite.problems.datasets import data_fingerprint
+
+        return data_fingerprint(self.problem_args.get("dataset", "digits"), self.problem_args["data_root"])
 
     def make_problem(self):
         return PROBLEMS.create(self.problem, **self.problem_args)
@@ -124,13 +134,23 @@ def code_hash() -> str:
     return source_hash(sorted(roots))
 
 
+def stored_fingerprint(cell: Cell) -> str | None:
+    """The cell's data fingerprint for its row; None where it reads no files, or cannot (its run then fails on it
+    and says why)."""
+    try:
+        return cell.data_fingerprint()
+    except UserError:
+        return None
+
+
 def config_row(cell: Cell, time_limit: float | None = None) -> dict[str, Any]:
     """The configuration part of a result row; ``run_id`` names this attempt."""
     return {
         "cell_id": cell.cell_id,
         "run_id": uuid.uuid4().hex[:16],
         "problem": cell.problem,
-        "problem_args": json.dumps(cell.problem_args, sort_keys=True),
+        "problem_args": json.dumps(identity(cell.problem_args), sort_keys=True),
+        **({"data": data} if (data := stored_fingerprint(cell)) else {}),
         "optimizer": cell.optimizer,
         "label": cell.label,
         "hyper": json.dumps(cell.hyper, sort_keys=True),

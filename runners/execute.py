@@ -9,6 +9,7 @@ cluster that loses every worker stops the run within :data:`LOST_SECONDS`.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -25,6 +26,7 @@ from joblib import Parallel, delayed
 from joblib.externals.loky.process_executor import BrokenProcessPool
 
 from optsuite.errors import UserError, one_line
+from optsuite.keys import config_key, identity
 from optsuite.parent import watch_parent
 
 from .batching import cells_of, tasks
@@ -212,6 +214,27 @@ def foreign(cells: list[Cell], stored: pd.DataFrame) -> int:
     return len(set(stored["cell_id"]) - {cell.cell_id for cell in cells}) if len(stored) else 0
 
 
+def other_data(cells: list[Cell], stored: pd.DataFrame) -> str | None:
+    """Why ``stored`` cannot take ``cells``: it holds one of their problems made with other data of the same name
+    (another fingerprint of the files under ``data_root``, which is not part of a problem's key); None if none."""
+    if not len(stored) or "data" not in stored:
+        return None
+    seen = set()
+    for cell in cells:
+        key = (cell.problem, json.dumps(identity(cell.problem_args), sort_keys=True))
+        if key in seen or cell.problem_args.get("data_root") is None:
+            continue
+        seen.add(key)
+        here = cell.data_fingerprint()
+        same = stored[(stored["problem"] == key[0]) & (stored["problem_args"] == key[1])]
+        there = sorted(set(same["data"].dropna()) - {here})
+        if there:
+            return (f"{config_key(cell.problem, identity(cell.problem_args))}: the store's runs read other data of "
+                    f"that name (files with fingerprint {there[0]}; those in {cell.problem_args['data_root']} give "
+                    f"{here}); choose another --out")
+    return None
+
+
 def resume(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: bool = False,
            mode: str = "auto", rerun_stale: bool = False, tunings: Sequence[Tuning] = (),
            add: bool = False) -> pd.DataFrame:
@@ -226,6 +249,8 @@ def resume(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: b
     with store:
         stored = store.cells()
         trials = [t for tuning in tunings for t in tuning.trials]
+        if mixed := other_data(cells, stored):
+            raise UserError(f"results store {store.path}: {mixed}")
         others = foreign(known_cells(cells, tunings, stored), stored)
         if others and not add:
             raise UserError(f"results store {store.path} holds {others} cells that are not in this matrix (another "

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from optsuite.budget import Budget
+from optsuite.keys import identity
 
 from .cell import Cell
 
@@ -72,7 +73,7 @@ class Tuning:
 def group_id(cell: Cell, grid: dict[str, list[Any]], settings: Settings) -> str:
     """16 hex digits naming a tuning: the evaluation configuration without its seed, the grid, the tuning seeds
     and fraction."""
-    config = {"problem": cell.problem, "problem_args": cell.problem_args, "optimizer": cell.optimizer,
+    config = {"problem": cell.problem, "problem_args": identity(cell.problem_args), "optimizer": cell.optimizer,
               "hyper": cell.hyper, "parts": cell.parts, "budget": cell.budget_limits, "grid": grid,
               "seeds": list(settings.seeds), "fraction": settings.fraction}
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -313,3 +313,27 @@ def test_dry_run_and_resume_agree_on_a_damaged_trace_part(tmp_path, capsys):
     refused = one_line_error(capsys, part.name)
     assert main(["run", *P, "--out", str(store), "-q"]) == 2
     assert one_line_error(capsys, part.name) == refused
+
+
+def test_a_store_resumes_where_the_same_data_lies_in_another_folder_and_refuses_other_data(tmp_path, capsys):
+    from tiny_datasets import write_mnist
+
+    write_mnist(tmp_path / "a")
+    write_mnist(tmp_path / "b" / "MNIST" / "raw", gz=True)  # the same data, compressed, in torchvision's layout
+    write_mnist(tmp_path / "c", seed=1)  # other data of the same name
+    store = tmp_path / "store"
+    args = lambda root, *more: ["run", "-p", f"noprop-dt(T=2,hidden=8,dataset=mnist,data_root={tmp_path / root})",
+                                "-o", "gd", "-o", "snes", "-s", "2", "-b", "sample_forwards=2e4", "--out", str(store),
+                                "-q", *more]
+    assert main(args("a")) == 0
+    first = pd.read_parquet(store / CELLS)
+    assert len(first) == 4 and first["data"].nunique() == 1
+    assert not any("data_root" in a for a in first["problem_args"])  # a location is not part of a problem's key
+    assert main(args("b")) == 0  # resumes: every cell already stored, none run again
+    assert pd.read_parquet(store / CELLS)["run_id"].tolist() == first["run_id"].tolist()
+    capsys.readouterr()
+    assert main(args("c")) == 2
+    one_line_error(capsys, "other data of that name")
+    assert main(args("c", "--retry")) == 2
+    one_line_error(capsys, f"those in {tmp_path / 'c'} give")
+    assert pd.read_parquet(store / CELLS)["run_id"].tolist() == first["run_id"].tolist()

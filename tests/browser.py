@@ -26,10 +26,27 @@ class Rendered:
     sorted_column: list[str]  # a column's cells after two clicks on its header (descending)
     table_widths: list[tuple[str, float]]  # each table's caption and rendered width (px), every section opened
     page_width: float  # px the page scrolls to sideways, every section opened
+    split_words: list[str]  # headline cells after its two label columns whose words do not fit their cell unbroken
 
     @property
     def screens(self) -> float:
         return self.page_height / VIEWPORT["height"]
+
+
+# the words (runs of text without a space or hyphen) that a line break cuts in two, in the cells given
+SPLIT_WORDS = """cells => cells.flatMap(cell => {
+    const split = [], walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+        for (const m of node.textContent.matchAll(/[^\\s-]+/g)) {
+            const range = document.createRange();
+            range.setStart(node, m.index);
+            range.setEnd(node, m.index + m[0].length);
+            const lines = new Set(Array.from(range.getClientRects(), r => Math.round(r.top)));
+            if (lines.size > 1) split.push(m[0]);
+        }
+    }
+    return split;
+})"""
 
 
 def render(page_path: Path, screenshot: Path | None = None, sort_header: str | None = None) -> Rendered:
@@ -56,6 +73,7 @@ def render(page_path: Path, screenshot: Path | None = None, sort_header: str | N
             index = header.evaluate("th => th.cellIndex")
             column = page.eval_on_selector_all("#headline-table tbody tr",
                                                f"rows => rows.map(r => r.cells[{index}].textContent)")
+        split = page.eval_on_selector_all("#headline-table tr > :nth-child(n+3)", SPLIT_WORDS)
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         widths = page.eval_on_selector_all(
             "table", "ts => ts.map(t => [t.caption ? t.caption.textContent : '', t.getBoundingClientRect().width])")
@@ -65,7 +83,7 @@ def render(page_path: Path, screenshot: Path | None = None, sort_header: str | N
                    " i.naturalWidth])")
         browser.close()
     return Rendered(errors, top, height, [(a, w if n else 0.0, h) for a, w, h, n in sizes], column,
-                    [(c, w) for c, w in widths], page_width)
+                    [(c, w) for c, w in widths], page_width, split)
 
 
 @dataclass

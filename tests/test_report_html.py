@@ -56,13 +56,16 @@ def test_the_report_renders_in_chromium_with_the_headline_on_the_first_screen(re
     assert len(medians) == 12 and medians == sorted(medians, reverse=True)  # two clicks: descending
     assert shown.page_width <= VIEWPORT["width"]
     assert max(w for _, w in shown.table_widths) <= VIEWPORT["width"], shown.table_widths
+    assert shown.split_words == []
 
 
 def test_wide_tables_wrap_within_the_viewport(tmp_path):
-    """Long labels and two budgets of five columns each: every table fits the screen's width."""
+    """Long labels and two budgets of five columns each: every table fits the screen's width, and the headline's
+    headers and values wrap between words ("baseline", "seconds"), never inside one."""
     browser_or_skip()
     builder.write(budget_results(), tmp_path, "gd(lr=tuned)", ("gd",), "optsuite report STORE --out OUT")
     shown = render(tmp_path / "report.html")
+    assert shown.split_words == []
     assert shown.page_width <= VIEWPORT["width"]
     assert len(shown.table_widths) >= 5 and max(w for _, w in shown.table_widths) <= VIEWPORT["width"], \
         shown.table_widths

@@ -32,7 +32,7 @@ td.num{overflow-wrap:normal;min-width:0}.ci{white-space:nowrap}th{overflow-wrap:
 th{background:#f3f3f3;cursor:pointer;position:sticky;top:0}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
 .num{text-align:right}caption{font-weight:bold;text-align:left}
-#headline-table table{font-size:11.5px}#headline-table th{white-space:normal;overflow-wrap:anywhere;max-width:10em}
+#headline-table table{font-size:11.5px}#headline-table th{white-space:normal;overflow-wrap:break-word;max-width:10em}#headline-table td:nth-child(n+3){overflow-wrap:break-word}
 ul.notes{font-size:11px;color:#555;margin:.2em 0 .5em}
 .headline{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 .headline figure{flex:1 1 30em;margin:0}.headline .significance{flex:1 1 24em;font-size:13px}

@@ -165,3 +165,14 @@ def test_report_computes_each_problems_quality_rows_once_and_shares_them(tmp_pat
     calls.clear()
     assert builder.write(results, tmp_path / "given", "gd", ("gd",), "CMD", given)[0].read_text() == computed
     assert calls == []
+
+
+def test_the_report_counts_one_problem_and_one_optimizer_in_the_singular(tmp_path):
+    from report_fixtures import paired_results
+
+    results = paired_results()
+    one = Results(results.cells[results.cells["label"] == "gd"], results.traces)
+    builder.write(one, tmp_path, None, ("gd",), "CMD")
+    assert "8 runs (8 ok), 1 problem, 1 optimizer." in (tmp_path / "report.md").read_text()
+    builder.write(results, tmp_path / "all", None, ("gd",), "CMD")
+    assert "1 problem, 4 optimizers." in (tmp_path / "all" / "report.md").read_text()

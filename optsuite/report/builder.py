@@ -30,7 +30,7 @@ from .reach import reference, target_table
 from .results import Results
 from .significance import significance_lines
 from .summary import failures_table, quality_by_problem, quality_table, summarize
-from .tables import Table
+from .tables import Table, counted
 
 
 INDEX = ("report.md", "report.html")  # written last: a reader finds them only beside a whole report
@@ -191,7 +191,7 @@ def write_files(results: Results, out: Path, baseline: str | None, references: S
     statuses = results.cells["status"].value_counts()
     header = [f"Regenerate: `{command}`",
               f"{len(results.cells)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}), "
-              f"{len(results.problems())} problems, {len(results.entries())} optimizers."]
+              f"{counted(len(results.problems()), 'problem')}, {counted(len(results.entries()), 'optimizer')}."]
     index = [out / name for name in INDEX]
     index[0].write_text(markdown(report, header), encoding="utf-8")
     index[1].write_text(html.page(report, [h.replace("`", "") for h in header], out), encoding="utf-8")

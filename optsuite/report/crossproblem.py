@@ -25,7 +25,7 @@ from scipy import stats as scipy_stats
 from .results import Results, ok_runs, primary_metric
 from .stats import ranks
 from .summary import ALPHA
-from .tables import Table, format_number
+from .tables import Table, counted, format_number
 
 MIN_ENTRIES, MIN_PROBLEMS = 3, 2
 
@@ -88,7 +88,8 @@ def ranking(results: Results) -> Ranking:
     block = block.apply(lambda r: pd.Series(scipy_stats.rankdata(r.to_numpy()), index=r.index), axis=1)
     if len(entries) < MIN_ENTRIES or len(problems) < MIN_PROBLEMS:
         return Ranking(block, reason=f"needs {MIN_ENTRIES}+ optimizers run on the same {MIN_PROBLEMS}+ problems "
-                                     f"(the largest block: {len(entries)} optimizers on {len(problems)} problems)",
+                                     f"(the largest block: {counted(len(entries), 'optimizer')} on "
+                                     f"{counted(len(problems), 'problem')})",
                        left_out=left_out)
     if (block.nunique(axis=1) == 1).all():
         return Ranking(block, reason="every optimizer ties on every problem", left_out=left_out)

@@ -49,6 +49,11 @@ def _decimals(x: float) -> int | None:
     return None
 
 
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "problem") -> "1 problem"``, ``counted(3, "problem") -> "3 problems"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_number(x: float, decimals: int | None | str = "auto", infinity: str = "∞") -> str:
     """``0.97312 -> '0.973'``, ``1152000 -> '1.15e+06'``, ``3000.0 -> '3000'``, NaN -> '-'."""
     if x is None or (isinstance(x, float) and math.isnan(x)):

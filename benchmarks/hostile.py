@@ -10,7 +10,7 @@ uninterrupted run; a reader during a write sees trace rows that add up to each c
 says rerunning resumes, leaves no temporary file, and the rerun equals an uninterrupted run; a killed report or export
 leaves the old output, the new one, or whole files without an index. The disk section mounts small tmpfs folders
 (root only) and the unreadable data_root case drops root's override capabilities with setpriv. Everything is written
-under a new temporary folder, named at the end. Takes about 20 min on 2 CPU cores.
+under a new temporary folder, named at the end. Takes about 35 min on 2 CPU cores.
 """
 import json
 import os

@@ -170,7 +170,7 @@ def run_command(
     import pandas as pd
 
     from optsuite.report.results import Results
-    from optsuite.runners.execute import Backend, foreign, known_cells, resume
+    from optsuite.runners.execute import Backend, foreign, known_cells, other_data, resume
     from optsuite.runners.sandbox import Job
     from optsuite.runners.matrix import listing
     from optsuite.runners.spec import from_flags, load_matrix
@@ -191,6 +191,8 @@ def run_command(
     store = Store(out or default_out)
     if dry_run:
         stored = store.verified_cells()
+        if mixed := other_data(known_cells(spec.cells, spec.tunings, stored), stored):
+            raise UserError(f"results store {store.path}: {mixed}")
         typer.echo("\n".join(listing(spec, stored)))
         others = foreign(known_cells(spec.cells, spec.tunings, stored), stored)
         if others:

@@ -215,9 +215,10 @@ def foreign(cells: list[Cell], stored: pd.DataFrame) -> int:
 
 
 def other_data(cells: list[Cell], stored: pd.DataFrame) -> str | None:
-    """Why ``stored`` cannot take ``cells``: it holds one of their problems made with other data of the same name
-    (another fingerprint of the files under ``data_root``, which is not part of a problem's key); None if none."""
-    if not len(stored) or "data" not in stored:
+    """Why ``stored`` cannot take ``cells`` (a matrix's :func:`known_cells`): it holds one of their problems made with
+    other data of the same name (another fingerprint of the files under ``data_root``, which is not part of a
+    problem's key), or runs of their problem written when ``data_root`` was part of its key; None if neither."""
+    if not len(stored):
         return None
     seen = set()
     for cell in cells:
@@ -225,13 +226,18 @@ def other_data(cells: list[Cell], stored: pd.DataFrame) -> str | None:
         if key in seen or cell.problem_args.get("data_root") is None:
             continue
         seen.add(key)
+        name = config_key(cell.problem, identity(cell.problem_args))
+        mine = stored[stored["problem"] == key[0]]
+        if mine["problem_args"].str.contains('"data_root"', regex=False).any():
+            return (f"{name}: the store's runs of {cell.problem} name their data_root in the problem's key (written "
+                    f"before a key left out where the data lies), so they cannot be resumed; choose another --out")
+        if "data" not in stored:
+            continue
         here = cell.data_fingerprint()
-        same = stored[(stored["problem"] == key[0]) & (stored["problem_args"] == key[1])]
-        there = sorted(set(same["data"].dropna()) - {here})
+        there = sorted(set(mine.loc[mine["problem_args"] == key[1], "data"].dropna()) - {here})
         if there:
-            return (f"{config_key(cell.problem, identity(cell.problem_args))}: the store's runs read other data of "
-                    f"that name (files with fingerprint {there[0]}; those in {cell.problem_args['data_root']} give "
-                    f"{here}); choose another --out")
+            return (f"{name}: the store's runs read other data of that name (files with fingerprint {there[0]}; "
+                    f"those in {cell.problem_args['data_root']} give {here}); choose another --out")
     return None
 
 
@@ -249,7 +255,7 @@ def resume(cells: list[Cell], store: Store, job: Job, backend: Backend, retry: b
     with store:
         stored = store.cells()
         trials = [t for tuning in tunings for t in tuning.trials]
-        if mixed := other_data(cells, stored):
+        if mixed := other_data(known_cells(cells, tunings, stored), stored):
             raise UserError(f"results store {store.path}: {mixed}")
         others = foreign(known_cells(cells, tunings, stored), stored)
         if others and not add:

@@ -336,4 +336,40 @@ def test_a_store_resumes_where_the_same_data_lies_in_another_folder_and_refuses_
     one_line_error(capsys, "other data of that name")
     assert main(args("c", "--retry")) == 2
     one_line_error(capsys, f"those in {tmp_path / 'c'} give")
+    assert main(args("c", "--dry-run")) == 2  # the dry run checks the store as the run does
+    one_line_error(capsys, "other data of that name")
     assert pd.read_parquet(store / CELLS)["run_id"].tolist() == first["run_id"].tolist()
+    # a store whose runs keyed the problem with its data_root (written before) is named as such, not as another
+    # matrix's
+    old = first.assign(problem_args=[a[:-1] + f', "data_root": "{tmp_path / "a"}"}}' for a in first["problem_args"]])
+    rewrite(store, CELLS, old.drop(columns="data"))
+    assert main(args("a")) == 2
+    one_line_error(capsys, "name their data_root in the problem's key")
+
+
+def test_a_tuned_entry_on_other_data_of_the_same_name_is_refused(tmp_path, capsys):
+    from tiny_datasets import write_mnist
+
+    write_mnist(tmp_path / "a")
+    write_mnist(tmp_path / "c", seed=1)
+    spec = lambda root: tmp_path / root / "m.toml"
+    for root in ("a", "c"):
+        spec(root).write_text(f"""seeds = 2
+budgets = [{{ sample_forwards = 20_000 }}]
+tuning = {{ seeds = 1 }}
+[[problems]]
+name = "noprop-dt"
+settings = {{ T = 2, hidden = 8, dataset = "mnist", data_root = "{tmp_path / root}" }}
+[[optimizers]]
+name = "gd"
+tune = {{ lr = [0.01, 0.1] }}
+""")
+    store = tmp_path / "store"
+    assert main(["run", str(spec("a")), "--out", str(store), "-q"]) == 0
+    before = pd.read_parquet(store / CELLS)
+    assert len(before) == 4 and set(before["role"]) == {"tune", "evaluate"}  # every cell of the matrix is tuned
+    capsys.readouterr()
+    for more in ([], ["--dry-run"]):
+        assert main(["run", str(spec("c")), "--out", str(store), "-q", *more]) == 2
+        one_line_error(capsys, "other data of that name")
+    assert pd.read_parquet(store / CELLS)["run_id"].tolist() == before["run_id"].tolist()

@@ -44,6 +44,7 @@ def test_make_test_runs_every_test_and_ci_runs_make_test():
     pytest_config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert any(m.startswith("slow:") for m in pytest_config["markers"]) and "--strict-markers" in pytest_config["addopts"]
     assert "-m" not in pytest_config["addopts"].split()
-    recipe = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    recipe = subprocess.run(["make", "--no-print-directory", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout  # no "Entering directory" lines where make runs this test
     assert re.search(r"-m pytest -q\s*$", recipe.strip()) and "not slow" not in recipe
     assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M)

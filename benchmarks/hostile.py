@@ -12,6 +12,8 @@ leaves the old output, the new one, or whole files without an index. The disk se
 (root only) and the unreadable data_root case drops root's override capabilities with setpriv. Everything is written
 under a new temporary folder, named at the end. Takes about 35 min on 2 CPU cores.
 """
+import gzip
+import io
 import json
 import os
 import random
@@ -27,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+
+from optsuite.store import CELLS, MANIFEST, sha256
 
 PY = sys.executable
 SECTIONS = sys.argv[1:] or ["inputs", "damage", "kills", "reads", "disk", "outputs"]
@@ -59,7 +63,6 @@ def write_mnist(folder, labels=None, gz=False):
     arrays = [rng.integers(0, 256, (30, 4, 4)), np.arange(30) % 10 if labels is None else labels,
               rng.integers(0, 256, (10, 4, 4)), np.arange(10) % 10]
     names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-    import gzip
     for name, a in zip(names, arrays):
         data = bytes([0, 0, 8, a.ndim]) + np.asarray(a.shape, ">u4").tobytes() + np.asarray(a).astype(np.uint8).tobytes()
         if gz:
@@ -201,23 +204,17 @@ def bad_inputs(d, store):
 
 
 # -- damaged stores -----------------------------------------------------------------------------------------
-def sha(data):
-    import hashlib
-    return hashlib.sha256(data).hexdigest()
-
-
 def edit_manifest(p, edit):
-    m = json.loads((p / "manifest.json").read_text())
+    m = json.loads((p / M).read_text())
     edit(m)
-    (p / "manifest.json").write_text(json.dumps(m))
+    (p / M).write_text(json.dumps(m))
 
 
 def rewrite(p, name, frame):
-    import io
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     (p / name).write_bytes(buf.getvalue())
-    edit_manifest(p, lambda m: m["files"].update({name: [{"sha256": sha(buf.getvalue()), "rows": len(frame)}]}))
+    edit_manifest(p, lambda m: m["files"].update({name: [{"sha256": sha256(buf.getvalue()), "rows": len(frame)}]}))
 
 
 def flip(path):
@@ -231,7 +228,7 @@ def folder(path):
     path.mkdir()
 
 
-C, M = "cells.parquet", "manifest.json"
+C, M = CELLS, MANIFEST
 
 
 def part(p, last=False):
@@ -340,7 +337,7 @@ def alive(procs):
 
 
 def comparable(store):
-    cells = pd.read_parquet(store / "cells.parquet").set_index("cell_id").sort_index()
+    cells = pd.read_parquet(store / CELLS).set_index("cell_id").sort_index()
     return cells[["status", "metric_train_loss", "trace_rows"]]
 
 

@@ -14,7 +14,7 @@ import math
 
 from .labels import parse_label, shared_items
 from .networks import network_problems
-from .results import budget_text
+from .results import NO_BUDGET, budget_of
 from .summary import row_verdict
 from .tables import Table
 
@@ -51,15 +51,6 @@ def short_labels(entries: list[str]) -> tuple[list[str], str]:
     return [p.text(shared).replace(",", ", ") for p in parsed], ", ".join(sorted(shared))
 
 
-def budgets_of(results, key: str, entries: list[str]) -> list[str]:
-    """Each entry's budget on problem ``key`` (``sample_forwards=8e+06``), "" where its runs had none or several."""
-    cells = results.cells_of(key)
-    if "budget" not in cells:
-        return [""] * len(entries)
-    found = cells.groupby("entry")["budget"].unique()
-    return [budget_text(found[e][0]) if e in found and len(found[e]) == 1 else "" for e in entries]
-
-
 def budget_column(budgets: list[str]) -> tuple[list[str], str]:
     """(the budget column's cells, its unit): where every budget is in one unit, the values alone and that unit;
     else the budgets as written and ""."""
@@ -77,7 +68,8 @@ def compact_tables(results, baseline: str | None, rows: dict[str, list[dict]]) -
         ordered = quality_order(rows[key])
         metric = next((r["primary"] for r in ordered if r["primary"]), None)
         labels, shared = short_labels([r["entry"] for r in ordered])
-        budgets, unit = budget_column(budgets_of(results, key, [r["entry"] for r in ordered]))
+        budgets, unit = budget_column([b if (b := budget_of(results, key, r["entry"])) != NO_BUDGET else ""
+                                       for r in ordered])
         by_budget = any(BUDGET in r["entry"] for r in ordered)  # several budgets: a column of its own
         columns = ["optimizer", *(["budget"] if by_budget else []), metric.title if metric else "metric",
                    "sample-forwards", "seconds", f"vs {baseline}" if baseline and len(baseline) <= 12 else "vs baseline"]

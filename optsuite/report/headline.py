@@ -14,20 +14,10 @@ from __future__ import annotations
 import math
 
 from .labels import parse_label, shared_items
-from .results import Results, budget_text
+from .results import Results, budget_of
 from .summary import ALPHA, family_size
 from .compact import short_verdict
 from .tables import Table
-
-NO_BUDGET = "default"
-
-
-def budget_of(results: Results, key: str, entry: str) -> str:
-    """The budget of ``entry``'s runs of problem ``key`` as ``unit=value`` text ("default" where none)."""
-    cells = results.cells_of(key)
-    budgets = cells.loc[cells["entry"] == entry, "budget"] if "budget" in cells else []
-    return budget_text(budgets.iloc[0]) if len(budgets) else NO_BUDGET
-
 
 def budget_order(budget: str) -> tuple:
     """Budgets by their values (``sample_forwards=8e+06`` before ``sample_forwards=3.2e+07``)."""

@@ -105,6 +105,16 @@ def budget_text(budget: str) -> str:
         return str(budget)
 
 
+NO_BUDGET = "default"
+
+
+def budget_of(results: "Results", key: str, entry: str) -> str:
+    """The budget of ``entry``'s runs of problem ``key`` as ``unit=value`` text (:data:`NO_BUDGET` where none)."""
+    cells = results.cells_of(key)
+    budgets = cells.loc[cells["entry"] == entry, "budget"] if "budget" in cells else []
+    return budget_text(budgets.iloc[0]) if len(budgets) else NO_BUDGET
+
+
 class Results:
     """``cells`` (one row per run, with ``problem_key`` and ``entry`` columns) and ``traces`` of a store.
 
